@@ -1,0 +1,35 @@
+"""kdc: deep clustering for Keras 3.
+
+Autoencoders, AE + k-means, DEC, IDEC and N2D as scikit-learn estimators
+built on Keras models, with metrics, datasets and a command line.
+
+Example:
+    >>> import kdc
+    >>> x, y = kdc.datasets.load("digits")
+    >>> est = kdc.N2D(n_clusters=10, random_state=0).fit(x)
+    >>> kdc.metrics.evaluate(y, est.labels_)
+"""
+
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU feature notes) hides
+# kdc's own output; keep it quiet unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+from kdc import callbacks, datasets, layers, losses, metrics, models  # noqa: E402
+from kdc.cluster import AEKMeans, BaseDeepClusterer, N2D  # noqa: E402
+
+__all__ = [
+    "AEKMeans",
+    "BaseDeepClusterer",
+    "N2D",
+    "__version__",
+    "callbacks",
+    "datasets",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+]

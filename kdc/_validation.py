@@ -1,0 +1,159 @@
+"""Input checks shared by estimators, datasets and the command line.
+
+Every error names the argument, what was expected and what was received, in
+the form used across kdc: ``n_clusters must be an int >= 2. Received: n_clusters=0``.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def _describe(value):
+    """Short, safe description of a value for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
+    """Validate array-like data and return it as a float array.
+
+    Args:
+        x: array-like of shape (n_samples, n_features) or images of shape
+            (n_samples, height, width[, channels]).
+        name: argument name used in error messages.
+        min_samples: the fewest rows accepted.
+        min_ndim: the fewest dimensions accepted (2 for feature matrices).
+        dtype: dtype of the returned array.
+
+    Returns:
+        A numpy array of ``dtype``; uint8 input is scaled to [0, 1].
+
+    Raises:
+        ValueError: for strings or objects, fewer than ``min_ndim`` dimensions,
+            fewer than ``min_samples`` rows, zero features, NaN or infinity.
+    """
+    if isinstance(x, (str, bytes)):
+        raise ValueError(
+            f"{name} must be array-like of numbers with shape (n_samples, n_features). "
+            f"Received: {name}={_describe(x)}"
+        )
+    is_uint8 = getattr(x, "dtype", None) == np.uint8
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and similar
+        raise ValueError(
+            f"{name} must be array-like of numbers with shape (n_samples, n_features). "
+            f"Could not convert it to an array: {exc}"
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must contain numbers (int, uint or float), got dtype {arr.dtype}. "
+            f"Convert or encode non-numeric columns first. Received: {name}={_describe(arr)}"
+        )
+    if arr.ndim < min_ndim:
+        hint = (
+            f" Reshape your data with {name}.reshape(-1, 1) if it has a single feature"
+            f" or {name}.reshape(1, -1) if it contains a single sample."
+            if arr.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be a {min_ndim}-D array of shape (n_samples, n_features) or images "
+            f"(n_samples, height, width[, channels]). Received: {name}={_describe(arr)}.{hint}"
+        )
+    n = arr.shape[0]
+    if n < min_samples:
+        raise ValueError(
+            f"{name} must have at least {min_samples} sample(s). Received: {name} with "
+            f"{n} sample(s), shape {arr.shape}"
+        )
+    if arr.ndim >= 2 and int(np.prod(arr.shape[1:])) == 0:
+        raise ValueError(
+            f"{name} must have at least 1 feature. Received: {name} of shape {arr.shape}"
+        )
+    out = arr.astype(dtype, copy=False)
+    if is_uint8 or arr.dtype == np.uint8:
+        out = out / np.asarray(255.0, dtype=dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        bad = ~np.isfinite(out)
+        kinds = []
+        if np.isnan(out).any():
+            kinds.append("NaN")
+        if np.isinf(out).any():
+            kinds.append("infinity")
+        first_row = int(np.argwhere(bad.reshape(n, -1))[0][0])
+        raise ValueError(
+            f"{name} must not contain NaN or infinity. Received: {name} with "
+            f"{int(bad.sum())} non-finite value(s) ({' and '.join(kinds)}), the first in row "
+            f"{first_row}. Impute or drop those rows first."
+        )
+    return out
+
+
+def check_n_clusters(n_clusters, n_samples=None, name="n_clusters"):
+    """Check that ``n_clusters`` is an int in [2, n_samples] and return it."""
+    if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, numbers.Integral):
+        raise ValueError(f"{name} must be an int >= 2. Received: {name}={_describe(n_clusters)}")
+    n_clusters = int(n_clusters)
+    if n_clusters < 2:
+        raise ValueError(f"{name} must be an int >= 2. Received: {name}={n_clusters}")
+    if n_samples is not None and n_clusters > n_samples:
+        raise ValueError(
+            f"{name} must be <= n_samples={n_samples} (there cannot be more clusters than "
+            f"samples). Received: {name}={n_clusters}"
+        )
+    return n_clusters
+
+
+def check_int(value, name, *, minimum=None, maximum=None, allow_none=False):
+    """Check that ``value`` is an integer in [minimum, maximum] and return it."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if ok:
+        value = int(value)
+        ok = (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f">= {minimum}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum}")
+        expected = "an int" + (" " + " and ".join(bounds) if bounds else "")
+        raise ValueError(f"{name} must be {expected}. Received: {name}={_describe(value)}")
+    return value
+
+
+def check_float(value, name, *, minimum=None, maximum=None, exclusive_min=False,
+                exclusive_max=False, allow_none=False):
+    """Check that ``value`` is a finite real number in the given range and return it."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if ok:
+        value = float(value)
+        ok = np.isfinite(value)
+        if ok and minimum is not None:
+            ok = value > minimum if exclusive_min else value >= minimum
+        if ok and maximum is not None:
+            ok = value < maximum if exclusive_max else value <= maximum
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"{'>' if exclusive_min else '>='} {minimum}")
+        if maximum is not None:
+            bounds.append(f"{'<' if exclusive_max else '<='} {maximum}")
+        expected = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+        raise ValueError(f"{name} must be {expected}. Received: {name}={_describe(value)}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices`` and return it."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}. Received: {name}={_describe(value)}")
+    return value

@@ -1,0 +1,7 @@
+"""scikit-learn estimators of kdc."""
+
+from kdc.cluster._base import BaseDeepClusterer
+from kdc.cluster.aekmeans import AEKMeans
+from kdc.cluster.n2d import N2D
+
+__all__ = ["AEKMeans", "BaseDeepClusterer", "N2D"]

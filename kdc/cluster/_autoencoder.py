@@ -1,0 +1,140 @@
+"""Building and pretraining the autoencoder of a deep clusterer."""
+
+import math
+import sys
+import time
+
+import keras
+import numpy as np
+
+from kdc._validation import check_choice, check_float, check_int
+from kdc.models.autoencoder import DenoisingAutoencoder, DenseAutoencoder
+from kdc.models.conv_autoencoder import ConvAutoencoder
+
+AUTOENCODERS = ("dense", "denoising", "conv")
+
+# The "auto" pretraining budget, in samples seen (epochs x n_samples): enough
+# for the d-500-500-2000-10 autoencoder to give a clusterable embedding,
+# bounded below and above in epochs.
+AUTO_SAMPLE_BUDGET = 600_000
+AUTO_MIN_EPOCHS = 8
+AUTO_MAX_EPOCHS = 200
+
+
+def resolve_epochs(pretrain_epochs, n_samples):
+    """The number of pretraining epochs for ``pretrain_epochs`` ("auto" or an int >= 0)."""
+    if isinstance(pretrain_epochs, str):
+        check_choice(pretrain_epochs, "pretrain_epochs", ("auto",))
+        epochs = math.ceil(AUTO_SAMPLE_BUDGET / max(n_samples, 1))
+        return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+    return check_int(pretrain_epochs, "pretrain_epochs", minimum=0)
+
+
+def image_shape_of(input_shape):
+    """(h, w, c) for image-shaped samples, inferring square images from flat ones."""
+    if len(input_shape) == 3:
+        return tuple(input_shape)
+    if len(input_shape) == 2:
+        return tuple(input_shape) + (1,)
+    side = math.isqrt(input_shape[0])
+    if side * side == input_shape[0]:
+        return (side, side, 1)
+    raise ValueError(
+        "autoencoder='conv' needs images: x of shape (n_samples, height, width[, channels]) "
+        "or flat rows whose length is a perfect square. Received samples of shape "
+        f"{tuple(input_shape)}. Use autoencoder='dense' for tabular data."
+    )
+
+
+def build_autoencoder(autoencoder, input_shape, hidden_dims, embedding_dim, params=None,
+                      seed=None):
+    """Create the autoencoder an estimator asked for.
+
+    Args:
+        autoencoder: "dense", "denoising", "conv" or a Keras autoencoder (a
+            ``keras.Model`` with ``encoder`` and ``decoder`` attributes), which
+            is copied, weights included, so the caller's model is not modified.
+        input_shape: shape of one sample as given to ``fit``.
+        hidden_dims, embedding_dim: architecture of the dense variants.
+        params: optional dict of extra constructor arguments.
+        seed: seed of the denoising corruption.
+
+    Returns:
+        (model, model_input_shape): the model and the per-sample shape it takes.
+    """
+    params = dict(params or {})
+    if isinstance(autoencoder, keras.Model):
+        for attr in ("encoder", "decoder"):
+            if not isinstance(getattr(autoencoder, attr, None), keras.layers.Layer):
+                raise ValueError(
+                    "autoencoder must be 'dense', 'denoising', 'conv' or a keras.Model with "
+                    f"`encoder` and `decoder` attributes. Received: a {type(autoencoder).__name__} "
+                    f"without a `{attr}` layer."
+                )
+        model = autoencoder.__class__.from_config(autoencoder.get_config())
+        model_shape = tuple(autoencoder.encoder.input_shape[1:]) if getattr(
+            autoencoder.encoder, "inputs", None) else (int(np.prod(input_shape)),)
+        model(np.zeros((1,) + model_shape, dtype="float32"))
+        if autoencoder.built:
+            model.set_weights(autoencoder.get_weights())
+        return model, model_shape
+    if not isinstance(autoencoder, str) or autoencoder not in AUTOENCODERS:
+        raise ValueError(
+            "autoencoder must be one of 'dense', 'denoising', 'conv' or a keras.Model with "
+            f"`encoder` and `decoder` attributes. Received: autoencoder={autoencoder!r}"
+        )
+    if autoencoder == "conv":
+        shape = image_shape_of(input_shape)
+        params.setdefault("embedding_dim", embedding_dim)
+        return ConvAutoencoder(shape, **params), shape
+    n_features = int(np.prod(input_shape))
+    cls = DenseAutoencoder if autoencoder == "dense" else DenoisingAutoencoder
+    if autoencoder == "denoising":
+        params.setdefault("seed", seed)
+    model = cls(n_features, hidden_dims=hidden_dims, embedding_dim=embedding_dim, **params)
+    return model, (n_features,)
+
+
+def make_optimizer(optimizer, learning_rate):
+    """A fresh Keras optimizer from a name or an optimizer instance (copied)."""
+    check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        config = optimizer.get_config()
+        config["learning_rate"] = learning_rate
+        return optimizer.__class__.from_config(config)
+    try:
+        opt = keras.optimizers.get(optimizer)
+    except ValueError:
+        raise ValueError(
+            "optimizer must be the name of a Keras optimizer (e.g. 'adam', 'sgd') or a "
+            f"keras.optimizers.Optimizer. Received: optimizer={optimizer!r}"
+        ) from None
+    opt.learning_rate = learning_rate
+    return opt
+
+
+def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callbacks=(),
+             verbose=1):
+    """Train ``model`` to reconstruct ``x``; returns (history dict, seconds)."""
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
+                  jit_compile=True)
+    start = time.perf_counter()
+    if epochs == 0:
+        return {"loss": []}, 0.0
+    history = model.fit(
+        x, x, epochs=epochs, batch_size=batch_size, shuffle=True,
+        callbacks=list(callbacks or ()), verbose=_keras_verbose(verbose),
+    )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (
+        time.perf_counter() - start)
+
+
+def _keras_verbose(verbose):
+    """Our verbosity (0 silent, 1 stage lines + progress) to Keras' fit verbosity.
+
+    A progress bar on a terminal, one line per epoch when the output is a file
+    or a pipe (where a progress bar would print a line per step).
+    """
+    if not verbose:
+        return 0
+    return 1 if sys.stdout.isatty() else 2

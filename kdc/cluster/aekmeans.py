@@ -1,0 +1,73 @@
+"""AEKMeans: autoencoder pretraining, then k-means on the embedding."""
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from kdc._validation import check_int
+from kdc.cluster._base import BaseDeepClusterer
+
+
+def student_t(z, centers, alpha=1.0):
+    """DEC's Student-t soft assignment of rows of ``z`` to ``centers`` (rows sum to 1)."""
+    d2 = ((z[:, None, :].astype("float64") - centers[None, :, :]) ** 2).sum(-1)
+    # Work in log space so huge distances do not underflow to an all-zero row.
+    logits = -(alpha + 1.0) / 2.0 * np.log1p(d2 / alpha)
+    logits -= logits.max(axis=1, keepdims=True)
+    q = np.exp(logits)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+class AEKMeans(BaseDeepClusterer):
+    """Autoencoder + k-means: the classic deep clustering baseline.
+
+    Pretrains the autoencoder, then runs scikit-learn's ``KMeans`` with
+    ``n_init`` restarts on the embedding. ``predict`` assigns new rows to the
+    nearest centre; ``predict_proba`` is the Student-t soft assignment of DEC
+    to the same centres (its argmax is ``predict``).
+
+    Args:
+        n_clusters: int >= 2.
+        n_init: int, k-means restarts (the best inertia is kept).
+        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
+
+    Attributes:
+        labels_: ndarray of shape (n_samples,).
+        cluster_centers_: ndarray of shape (n_clusters, embedding_dim), in
+            embedding space.
+        kmeans_: the fitted ``sklearn.cluster.KMeans``.
+        autoencoder_, encoder_: the trained Keras models.
+        history_, timings_: training history and seconds per stage.
+
+    Example:
+        >>> est = kdc.AEKMeans(n_clusters=10, random_state=0).fit(x)
+        >>> est.labels_[:5], est.predict(x_new)
+    """
+
+    def __init__(self, n_clusters=8, *, n_init=20, autoencoder="dense",
+                 hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
+                 pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
+                 callbacks=None, scale="auto", random_state=None, verbose=1):
+        super().__init__(
+            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
+            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            random_state=random_state, verbose=verbose)
+        self.n_init = n_init
+
+    def _head_description(self):
+        return f"k-means (n_init={self.n_init})"
+
+    def _fit_head(self, z, x, y):
+        n_init = check_int(self.n_init, "n_init", minimum=1)
+        self.kmeans_ = KMeans(self.n_clusters, n_init=n_init,
+                              random_state=self._sklearn_seed()).fit(z)
+        self.cluster_centers_ = self.kmeans_.cluster_centers_.astype("float32")
+        self.labels_ = self.kmeans_.labels_.astype("int64")
+        self.inertia_ = float(self.kmeans_.inertia_)
+
+    def _predict_head(self, z):
+        return self.kmeans_.predict(z).astype("int64")
+
+    def _predict_proba_head(self, z):
+        return student_t(z, self.cluster_centers_)

@@ -1,0 +1,155 @@
+"""N2D: autoencoder embedding -> manifold learner (UMAP) -> Gaussian mixture.
+
+McConville et al., "N2D: (Not Too) Deep Clustering via Clustering the Local
+Manifold of an Autoencoded Embedding", ICPR 2020.
+"""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KNeighborsClassifier
+
+from kdc._validation import check_choice, check_float, check_int
+from kdc.cluster._base import BaseDeepClusterer
+
+
+class N2D(BaseDeepClusterer):
+    """Autoencoder, then UMAP on the embedding, then a Gaussian mixture.
+
+    The manifold learner and the clusterer are pluggable: ``manifold`` takes
+    any object with ``fit_transform``/``transform`` (e.g. ``umap.UMAP``,
+    ``sklearn.decomposition.PCA``), ``clusterer`` any scikit-learn clusterer
+    (``GaussianMixture``, ``SpectralClustering``, ``HDBSCAN``...); both are
+    cloned before fitting. New rows go encoder -> ``manifold.transform`` ->
+    ``clusterer.predict``; clusterers without ``predict`` (spectral, HDBSCAN,
+    agglomerative) are extended to new rows by a k-nearest-neighbour vote in
+    the manifold space.
+
+    The default head is made robust against the two known causes of unlucky
+    N2D runs: the GMM keeps the best of ``n_init`` restarts by likelihood, and
+    UMAP uses ``n_neighbors=20`` and ``min_dist=0`` (tight, well separated
+    clumps), with as many components as clusters.
+
+    Args:
+        n_clusters: int >= 2.
+        manifold: "umap" or an object with ``fit_transform`` and ``transform``.
+        n_components: dimension of the UMAP space (default: ``n_clusters``).
+        n_neighbors: UMAP's neighbourhood size.
+        min_dist: UMAP's minimum distance.
+        umap_metric: UMAP's metric in the embedding space.
+        clusterer: "gmm" or a scikit-learn clusterer.
+        covariance_type: covariance of the default GMM ("full", "diag"...).
+        n_init: restarts of the default GMM; the best likelihood is kept.
+        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
+
+    Attributes:
+        labels_: ndarray of shape (n_samples,).
+        manifold_: the fitted manifold learner; ``manifold_embedding_`` its
+            output on the training data, shape (n_samples, n_components).
+        clusterer_: the fitted clusterer.
+        autoencoder_, encoder_, history_, timings_: as for every estimator.
+
+    Example:
+        >>> est = kdc.N2D(n_clusters=10, random_state=0).fit(x)
+        >>> kdc.metrics.evaluate(y, est.labels_)
+        >>> est.predict(x_new)
+    """
+
+    def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
+                 min_dist=0.0, umap_metric="euclidean", clusterer="gmm",
+                 covariance_type="full", n_init=10, autoencoder="dense",
+                 hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
+                 pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
+                 callbacks=None, scale="auto", random_state=None, verbose=1):
+        super().__init__(
+            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
+            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            random_state=random_state, verbose=verbose)
+        self.manifold = manifold
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.umap_metric = umap_metric
+        self.clusterer = clusterer
+        self.covariance_type = covariance_type
+        self.n_init = n_init
+
+    def _head_description(self):
+        m = "UMAP" if isinstance(self.manifold, str) else type(self.manifold).__name__
+        c = "GMM" if isinstance(self.clusterer, str) else type(self.clusterer).__name__
+        return f"{m} + {c}"
+
+    def _make_manifold(self, n_samples):
+        if not isinstance(self.manifold, str):
+            if not (hasattr(self.manifold, "fit_transform") and hasattr(self.manifold, "transform")):
+                raise ValueError(
+                    "manifold must be 'umap' or an object with fit_transform and transform "
+                    f"methods. Received: manifold={self.manifold!r}")
+            return clone(self.manifold)
+        check_choice(self.manifold, "manifold", ("umap",))
+        try:
+            import umap
+        except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
+            raise ImportError(
+                "N2D's default manifold needs umap-learn: pip install umap-learn") from exc
+        n_components = check_int(
+            self.n_clusters if self.n_components is None else self.n_components,
+            "n_components", minimum=1)
+        n_neighbors = check_int(self.n_neighbors, "n_neighbors", minimum=2)
+        min_dist = check_float(self.min_dist, "min_dist", minimum=0.0)
+        # UMAP needs n_neighbors < n_samples and a spectral init needs
+        # n_components < n_samples - 1; shrink both for tiny data sets.
+        n_neighbors = min(n_neighbors, n_samples - 1)
+        init = "spectral" if n_components < n_samples - 1 else "random"
+        return umap.UMAP(
+            n_components=n_components, n_neighbors=max(n_neighbors, 2), min_dist=min_dist,
+            metric=self.umap_metric, init=init, random_state=self._sklearn_seed(),
+            verbose=self.verbose >= 2)
+
+    def _make_clusterer(self):
+        if not isinstance(self.clusterer, str):
+            if not (hasattr(self.clusterer, "fit_predict") or hasattr(self.clusterer, "fit")):
+                raise ValueError(
+                    "clusterer must be 'gmm' or a scikit-learn clusterer with fit/fit_predict. "
+                    f"Received: clusterer={self.clusterer!r}")
+            return clone(self.clusterer)
+        check_choice(self.clusterer, "clusterer", ("gmm",))
+        return GaussianMixture(
+            self.n_clusters, covariance_type=self.covariance_type,
+            n_init=check_int(self.n_init, "n_init", minimum=1),
+            random_state=self._sklearn_seed(1), verbose=int(self.verbose >= 2))
+
+    def _fit_head(self, z, x, y):
+        self.manifold_ = self._make_manifold(z.shape[0])
+        self.manifold_embedding_ = np.asarray(self.manifold_.fit_transform(z), dtype="float32")
+        self.clusterer_ = self._make_clusterer()
+        if hasattr(self.clusterer_, "fit_predict"):
+            labels = self.clusterer_.fit_predict(self.manifold_embedding_)
+        else:
+            labels = self.clusterer_.fit(self.manifold_embedding_).labels_
+        self.labels_ = np.asarray(labels).astype("int64")
+        self._knn = None
+        if not hasattr(self.clusterer_, "predict"):
+            # Clusterers that cannot label new points: extend by a k-NN vote.
+            self._knn = KNeighborsClassifier(n_neighbors=min(15, len(labels))).fit(
+                self.manifold_embedding_, self.labels_)
+        self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
+
+    def _manifold_transform(self, z):
+        return np.asarray(self.manifold_.transform(z), dtype="float32")
+
+    def _predict_head(self, z):
+        m = self._manifold_transform(z)
+        model = self._knn if self._knn is not None else self.clusterer_
+        return np.asarray(model.predict(m)).astype("int64")
+
+    def _predict_proba_head(self, z):
+        m = self._manifold_transform(z)
+        if self._knn is None and hasattr(self.clusterer_, "predict_proba"):
+            return self.clusterer_.predict_proba(m)
+        if self._knn is not None:
+            return self._knn.predict_proba(m)
+        labels = np.asarray(self.clusterer_.predict(m))
+        return np.eye(self.n_clusters)[labels]
