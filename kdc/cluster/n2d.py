@@ -11,6 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster._base import BaseDeepClusterer
+from kdc.cluster._manifold import make_umap
 
 
 class N2D(BaseDeepClusterer):
@@ -81,7 +82,7 @@ class N2D(BaseDeepClusterer):
         c = "GMM" if isinstance(self.clusterer, str) else type(self.clusterer).__name__
         return f"{m} + {c}"
 
-    def _make_manifold(self, n_samples):
+    def _make_manifold(self, z):
         if not isinstance(self.manifold, str):
             if not (hasattr(self.manifold, "fit_transform") and hasattr(self.manifold, "transform")):
                 raise ValueError(
@@ -89,23 +90,14 @@ class N2D(BaseDeepClusterer):
                     f"methods. Received: manifold={self.manifold!r}")
             return clone(self.manifold)
         check_choice(self.manifold, "manifold", ("umap",))
-        try:
-            import umap
-        except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
-            raise ImportError(
-                "N2D's default manifold needs umap-learn: pip install umap-learn") from exc
         n_components = check_int(
             self.n_clusters if self.n_components is None else self.n_components,
             "n_components", minimum=1)
-        n_neighbors = check_int(self.n_neighbors, "n_neighbors", minimum=2)
-        min_dist = check_float(self.min_dist, "min_dist", minimum=0.0)
-        # UMAP needs n_neighbors < n_samples and a spectral init needs
-        # n_components < n_samples - 1; shrink both for tiny data sets.
-        n_neighbors = min(n_neighbors, n_samples - 1)
-        init = "spectral" if n_components < n_samples - 1 else "random"
-        return umap.UMAP(
-            n_components=n_components, n_neighbors=max(n_neighbors, 2), min_dist=min_dist,
-            metric=self.umap_metric, init=init, random_state=self._sklearn_seed(),
+        return make_umap(
+            z, n_components=n_components,
+            n_neighbors=check_int(self.n_neighbors, "n_neighbors", minimum=2),
+            min_dist=check_float(self.min_dist, "min_dist", minimum=0.0),
+            metric=self.umap_metric, random_state=self._sklearn_seed(),
             verbose=self.verbose >= 2)
 
     def _make_clusterer(self):
@@ -122,7 +114,7 @@ class N2D(BaseDeepClusterer):
             random_state=self._sklearn_seed(1), verbose=int(self.verbose >= 2))
 
     def _fit_head(self, z, x, y):
-        self.manifold_ = self._make_manifold(z.shape[0])
+        self.manifold_ = self._make_manifold(z)
         self.manifold_embedding_ = np.asarray(self.manifold_.fit_transform(z), dtype="float32")
         self.clusterer_ = self._make_clusterer()
         if hasattr(self.clusterer_, "fit_predict"):

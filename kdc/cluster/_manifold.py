@@ -1,0 +1,71 @@
+"""UMAP for the N2D head, with an exact nearest-neighbour graph.
+
+umap-learn builds its k-NN graph with pynndescent, whose numba kernels are
+compiled afresh in every process (about a minute on 2 cores) because they
+cannot be cached. The N2D embedding is low-dimensional (10-D by default),
+where scikit-learn's exact tree search is fast and needs no compilation, so
+kdc computes the exact graph and hands it to UMAP through its documented
+``precomputed_knn`` argument, together with an index object that UMAP's
+``transform`` queries for new points.
+"""
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+# Metrics the exact search supports, with the same meaning in UMAP.
+EXACT_METRICS = ("euclidean", "manhattan", "chebyshev", "minkowski", "cosine", "l1", "l2")
+
+
+class ExactNeighborIndex:
+    """Exact k-nearest-neighbour search with the query interface UMAP's transform uses.
+
+    Args:
+        data: array of shape (n_samples, n_features), the points to search.
+        n_neighbors: int, the neighbours computed for the training graph.
+        metric: a metric of ``EXACT_METRICS``.
+        n_jobs: parallel jobs of the search.
+    """
+
+    _angular_trees = False  # read by umap's transform to choose its search epsilon
+
+    def __init__(self, data, n_neighbors, metric="euclidean", n_jobs=None):
+        self.n_neighbors = n_neighbors
+        self._nn = NearestNeighbors(n_neighbors=n_neighbors, metric=metric, n_jobs=n_jobs)
+        self._nn.fit(data)
+
+    def query(self, x, k, epsilon=None):
+        """(indices int32, distances float32) of the k nearest training points of each row."""
+        dist, ind = self._nn.kneighbors(np.asarray(x, dtype="float32"), n_neighbors=k)
+        return ind.astype(np.int32), dist.astype(np.float32)
+
+    def neighbor_graph(self):
+        """(indices, distances) of the training points, each point its own first neighbour."""
+        dist, ind = self._nn.kneighbors(None, n_neighbors=self.n_neighbors - 1)
+        n = ind.shape[0]
+        ind = np.hstack([np.arange(n)[:, None], ind]).astype(np.int32)
+        dist = np.hstack([np.zeros((n, 1)), dist]).astype(np.float32)
+        return ind, dist
+
+
+def make_umap(z, *, n_components, n_neighbors, min_dist, metric, random_state, verbose,
+              n_jobs=None):
+    """An unfitted ``umap.UMAP`` for data ``z``, with an exact k-NN graph when the metric allows.
+
+    Returns:
+        The UMAP object; call ``fit_transform(z)`` on the same ``z``.
+    """
+    try:
+        import umap
+    except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
+        raise ImportError("N2D's default manifold needs umap-learn: pip install umap-learn") from exc
+    n_samples = z.shape[0]
+    n_neighbors = max(2, min(n_neighbors, n_samples - 1))
+    # A spectral initialisation needs n_components < n_samples - 1.
+    init = "spectral" if n_components < n_samples - 1 else "random"
+    kwargs = dict(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
+                  metric=metric, init=init, random_state=random_state, verbose=verbose)
+    if metric in EXACT_METRICS:
+        index = ExactNeighborIndex(z, n_neighbors, metric=metric, n_jobs=n_jobs)
+        knn_indices, knn_dists = index.neighbor_graph()
+        kwargs["precomputed_knn"] = (knn_indices, knn_dists, index)
+    return umap.UMAP(**kwargs)

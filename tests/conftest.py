@@ -1,0 +1,45 @@
+"""Shared test fixtures: seeds and tiny data sets."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# Tiny budgets used by every estimator test: small network, few epochs.
+TINY = dict(hidden_dims=(32,), embedding_dim=4, pretrain_epochs=3, batch_size=32, verbose=0)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    """Every test starts from the same seed and the float32 dtype policy."""
+    keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def make_blobs(n_samples=240, n_features=20, n_clusters=3, seed=0, spread=0.05):
+    """Well separated Gaussian blobs in [0, 1]^n_features with labels."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(0.1, 0.9, size=(n_clusters, n_features))
+    y = np.arange(n_samples) % n_clusters
+    x = centers[y] + rng.normal(scale=spread, size=(n_samples, n_features))
+    return x.astype("float32"), y.astype("int64")
+
+
+@pytest.fixture
+def blobs():
+    """(x, y): 240 samples, 20 features, 3 well separated clusters."""
+    return make_blobs()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8x8 digits scaled to [0, 1]: (x of shape (1797, 64), y)."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype("float32"), y.astype("int64")
