@@ -47,12 +47,12 @@ def run_kmeans(x, k, seed):
 def run_umap_gmm(x, k, seed):
     from sklearn.mixture import GaussianMixture
 
-    from kdc.cluster._manifold import make_umap
+    from kdc.cluster._manifold import fit_transform, make_umap
 
     t = time.perf_counter()
     u = make_umap(x, n_components=k, n_neighbors=20, min_dist=0.0, metric="euclidean",
                   random_state=seed, verbose=False)
-    m = u.fit_transform(x)
+    m = fit_transform(u, x)
     labels = GaussianMixture(k, covariance_type="full", n_init=10, random_state=seed).fit_predict(m)
     return labels, {"head": time.perf_counter() - t}
 

@@ -9,6 +9,8 @@ kdc computes the exact graph and hands it to UMAP through its documented
 ``transform`` queries for new points.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
@@ -69,3 +71,17 @@ def make_umap(z, *, n_components, n_neighbors, min_dist, metric, random_state, v
         knn_indices, knn_dists = index.neighbor_graph()
         kwargs["precomputed_knn"] = (knn_indices, knn_dists, index)
     return umap.UMAP(**kwargs)
+
+
+def fit_transform(manifold, z):
+    """``manifold.fit_transform(z)`` without two umap-learn warnings that do not apply here.
+
+    With the exact index, umap-learn warns that transform "will be
+    unavailable" although its transform queries the index and works; with a
+    ``random_state`` it warns that it runs single-threaded, which is how it
+    keeps results repeatable.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden", category=UserWarning)
+        return np.asarray(manifold.fit_transform(z), dtype="float32")

@@ -11,7 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster._base import BaseDeepClusterer
-from kdc.cluster._manifold import make_umap
+from kdc.cluster._manifold import fit_transform, make_umap
 
 
 class N2D(BaseDeepClusterer):
@@ -115,7 +115,7 @@ class N2D(BaseDeepClusterer):
 
     def _fit_head(self, z, x, y):
         self.manifold_ = self._make_manifold(z)
-        self.manifold_embedding_ = np.asarray(self.manifold_.fit_transform(z), dtype="float32")
+        self.manifold_embedding_ = fit_transform(self.manifold_, z)
         self.clusterer_ = self._make_clusterer()
         if hasattr(self.clusterer_, "fit_predict"):
             labels = self.clusterer_.fit_predict(self.manifold_embedding_)

@@ -1,0 +1,153 @@
+"""N2D: autoencoder -> manifold -> clusterer."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import HDBSCAN, SpectralClustering
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+
+from kdc import N2D
+from kdc.cluster._manifold import ExactNeighborIndex, make_umap
+from kdc.metrics import cluster_accuracy
+
+from tests.conftest import TINY, make_blobs
+
+
+@pytest.fixture(scope="module")
+def fitted():
+
+
+    x, y = make_blobs()
+    est = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
+    return est, x, y
+
+
+def test_default_head_finds_blobs(fitted):
+    est, x, y = fitted
+    assert est.labels_.shape == (x.shape[0],)
+    assert est.labels_.dtype == np.int64
+    assert cluster_accuracy(y, est.labels_) == 1.0
+    assert est.manifold_embedding_.shape == (x.shape[0], 3)  # n_components = n_clusters
+    assert isinstance(est.clusterer_, GaussianMixture)
+    assert est.clusterer_.n_init == 10
+
+
+def test_predict_on_new_rows_goes_through_the_manifold(fitted):
+    est, x, y = fitted
+
+
+    x_new, y_new = make_blobs(n_samples=60, seed=0)  # same centres, new noise
+    x_new = x_new + np.random.default_rng(5).normal(scale=0.01, size=x_new.shape).astype("float32")
+    pred = est.predict(x_new)
+    assert pred.shape == (60,)
+    assert cluster_accuracy(y_new, pred) == 1.0
+    # The labels of new rows agree with the training labels of the same blobs.
+    train_label_of_class = {c: np.bincount(est.labels_[y == c]).argmax() for c in range(3)}
+    assert all(pred[i] == train_label_of_class[y_new[i]] for i in range(60))
+
+
+def test_predict_proba_rows_sum_to_one_and_match_predict(fitted):
+    est, x, _ = fitted
+    proba = est.predict_proba(x[:50])
+    assert proba.shape == (50, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(proba.argmax(axis=1), est.predict(x[:50]))
+
+
+def test_transform_is_the_autoencoder_embedding(fitted):
+    est, x, _ = fitted
+    z = est.transform(x[:10])
+    assert z.shape == (10, TINY["embedding_dim"])
+    # The blobs reach outside [0, 1], so "auto" min-max scaled them in fit.
+    assert est.scale_ is not None
+    scaled = x[:10] * est.scale_ + est.offset_
+    np.testing.assert_allclose(z, est.encoder_.predict(scaled, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_same_random_state_same_labels(blobs):
+    x, _ = blobs
+    a = N2D(3, n_neighbors=10, random_state=3, **TINY).fit(x)
+    b = N2D(3, n_neighbors=10, random_state=3, **TINY).fit(x)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.manifold_embedding_, b.manifold_embedding_)
+
+
+def test_pluggable_manifold_and_clusterer_with_predict(blobs):
+    x, y = blobs
+    est = N2D(3, manifold=PCA(n_components=2), clusterer=GaussianMixture(3, random_state=0),
+              random_state=0, **TINY).fit(x)
+    assert isinstance(est.manifold_, PCA) and est.manifold_embedding_.shape == (len(x), 2)
+    assert cluster_accuracy(y, est.labels_) == 1.0
+    np.testing.assert_array_equal(est.predict(x), est.labels_)
+
+
+@pytest.mark.parametrize("clusterer", [
+    SpectralClustering(3, affinity="nearest_neighbors", n_neighbors=10, random_state=0),
+    HDBSCAN(min_cluster_size=20),
+])
+def test_clusterers_without_predict_are_extended_by_knn(blobs, clusterer):
+    x, y = blobs
+    est = N2D(3, manifold=PCA(n_components=2), clusterer=clusterer, random_state=0,
+              **TINY).fit(x)
+    if isinstance(clusterer, SpectralClustering):
+        assert cluster_accuracy(y, est.labels_) == 1.0
+        assert est.n_clusters_ == 3
+    else:  # HDBSCAN chooses the number of clusters itself
+        assert est.n_clusters_ >= 2
+    # New rows are labelled by a k-NN vote in the manifold space.
+    assert (est.predict(x) == est.labels_).mean() >= 0.95
+    proba = est.predict_proba(x[:20])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_user_objects_are_cloned_not_fitted(blobs):
+    x, _ = blobs
+    pca = PCA(n_components=2)
+    N2D(3, manifold=pca, random_state=0, **TINY).fit(x)
+    assert not hasattr(pca, "components_")
+
+
+def test_exact_index_matches_brute_force():
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(200, 5)).astype("float32")
+    index = ExactNeighborIndex(data, n_neighbors=6)
+    ind, dist = index.neighbor_graph()
+    assert ind.shape == (200, 6) and ind.dtype == np.int32 and dist.dtype == np.float32
+    np.testing.assert_array_equal(ind[:, 0], np.arange(200))  # each point is its own neighbour
+    d2 = ((data[:, None] - data[None]) ** 2).sum(-1)
+    brute = np.sort(np.sqrt(d2), axis=1)[:, :6]
+    np.testing.assert_allclose(dist, brute, rtol=1e-4, atol=1e-5)
+    q_ind, q_dist = index.query(data[:3] + 0.01, 4)
+    assert q_ind.shape == (3, 4)
+    assert (np.diff(q_dist, axis=1) >= 0).all()
+
+
+def test_umap_with_exact_graph_transforms_new_points():
+    rng = np.random.default_rng(1)
+    centers = rng.normal(scale=10, size=(2, 6))
+    z = np.vstack([c + rng.normal(size=(80, 6)) for c in centers]).astype("float32")
+    u = make_umap(z, n_components=2, n_neighbors=10, min_dist=0.0, metric="euclidean",
+                  random_state=0, verbose=False)
+    emb = u.fit_transform(z)
+    new = u.transform(z[:5] + 0.01)
+    assert new.shape == (5, 2)
+    # A point next to the first blob lands closer to the first blob's embedding.
+    d0 = np.linalg.norm(new - emb[:80].mean(0), axis=1)
+    d1 = np.linalg.norm(new - emb[80:].mean(0), axis=1)
+    assert (d0 < d1).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(manifold="tsne"), "manifold"),
+    (dict(manifold=object()), "manifold"),
+    (dict(clusterer="kmeans"), "clusterer"),
+    (dict(clusterer=object()), "clusterer"),
+    (dict(n_neighbors=1), "n_neighbors"),
+    (dict(min_dist=-1.0), "min_dist"),
+    (dict(n_init=0), "n_init"),
+    (dict(n_components=0), "n_components"),
+])
+def test_bad_head_arguments(blobs, kwargs, match):
+    x, _ = blobs
+    with pytest.raises(ValueError, match=match):
+        N2D(3, **{**TINY, "pretrain_epochs": 0}, **kwargs).fit(x)
