@@ -1,0 +1,356 @@
+"""Tests for the ``kdc`` command line (kdc/cli.py, kdc/_report.py).
+
+Commands run in-process through ``kdc.cli.main`` with tiny budgets; one test
+runs ``python -m kdc`` in a subprocess. Expected metric values are worked out
+by hand in the comments.
+"""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+import kdc
+from kdc import cli
+from kdc.metrics import evaluate
+from tests.conftest import make_blobs
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_FIT = ["--method", "aekmeans", "--epochs", "2", "--hidden-dims", "16", "--embedding-dim",
+            "2", "--batch-size", "64"]
+
+
+def run(capsys, *argv):
+    """``kdc ARGV`` in-process: (exit status, stdout, stderr)."""
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err, *needles):
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kdc")
+    assert ": error: " in lines[0]
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def staging_leftovers(folder):
+    return [p.name for p in Path(folder).iterdir() if p.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """blobs.npz (240 x 20, labels of 3 clusters), nolabels.npz (x only), garbage.npy."""
+    d = tmp_path_factory.mktemp("data")
+    x, y = make_blobs()
+    np.savez(d / "blobs.npz", x=x, y=y)
+    np.savez(d / "nolabels.npz", x=x[:90])
+    (d / "garbage.npy").write_bytes(b"this is not a numpy file")
+    return d
+
+
+@pytest.fixture(scope="module")
+def fit_run(data_dir, tmp_path_factory):
+    """One tiny ``kdc fit --baseline`` run: (output folder, stdout)."""
+    out = tmp_path_factory.mktemp("runs") / "blobs"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
+        code = cli.main(["fit", "--data", str(data_dir / "blobs.npz"), "--clusters", "3",
+                         "--out", str(out), "--baseline", *TINY_FIT])
+    assert code == 0, buffer.getvalue()
+    return out, buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- fit
+
+def test_fit_writes_report_json_markdown_and_labels(fit_run, data_dir):
+    out, stdout = fit_run
+    assert sorted(p.name for p in out.iterdir()) == ["labels.npy", "report.json", "report.md"]
+    assert staging_leftovers(out.parent) == []
+    report = json.loads((out / "report.json").read_text())
+    labels = np.load(out / "labels.npy")
+    _, y = make_blobs()
+    assert labels.shape == (240,) and labels.dtype == np.int64
+    assert set(np.unique(labels)) <= {0, 1, 2}
+    assert report["command"] == "fit" and report["method"] == "aekmeans"
+    assert report["files"] == ["labels.npy", "report.json", "report.md"]
+    assert report["data"]["n_samples"] == 240 and report["data"]["n_features"] == 20
+    assert 0.0 <= report["metrics"]["acc"] <= 1.0
+    assert report["metrics"] == pytest.approx(evaluate(y, labels))  # the labels written
+    assert [r["method"] for r in report["comparison"]["rows"]] == ["k-means (pixels)",
+                                                                   "AEKMeans"]
+    params = report["estimator"]["params"]
+    assert (params["pretrain_epochs"], params["hidden_dims"], params["embedding_dim"],
+            params["batch_size"], params["random_state"]) == (2, [16], 2, 64, 0)
+    assert {"load", "fit", "evaluate", "baseline", "fit.pretrain"} <= set(report["timings"])
+    env = report["environment"]
+    assert env["versions"]["kdc"] == kdc.__version__
+    assert {"keras", "tensorflow", "numpy", "scikit-learn"} <= set(env["versions"])
+    assert env["machine"]["cpu_count"] >= 1 and env["machine"]["python"]
+    assert report["clusters"]["n_requested"] == 3
+    assert sum(report["clusters"]["sizes"]) == 240
+    md = (out / "report.md").read_text()
+    assert f"{report['metrics']['acc']:.3f}" in md and "## Environment" in md
+    assert "[kdc] loading data" in stdout and "[kdc] fitted in" in stdout
+    assert stdout.strip().splitlines()[-1].startswith(f"report written to {out}")
+
+
+def test_fit_refuses_existing_run_then_replaces_it_with_overwrite(fit_run, data_dir, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "run"
+    shutil.copytree(fit_run[0], out)
+    (out / "marker.txt").write_text("old run")
+    before = (out / "report.json").read_bytes()
+    args = ["fit", "--data", data_dir / "nolabels.npz", "--clusters", "3", "--out", out,
+            *TINY_FIT, "--epochs", "0"]  # no training: only the folder handling matters
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert_one_line_error(err, "already exists", "--overwrite")
+    assert (out / "marker.txt").exists() and (out / "report.json").read_bytes() == before
+
+    code, stdout, err = run(capsys, *args, "--overwrite", "--quiet")
+    assert code == 0, err
+    assert stdout.strip() == f"report written to {out / 'report.md'} (with labels.npy, " \
+                             "report.json)"
+    assert not (out / "marker.txt").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["has_labels"] is False and report["metrics"] is None
+    assert np.load(out / "labels.npy").shape == (90,)
+    assert "No labels" in (out / "report.md").read_text()
+    assert staging_leftovers(tmp_path) == []
+
+
+def test_failed_fit_keeps_the_existing_folder_and_debug_shows_traceback(fit_run, data_dir,
+                                                                       tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(fit_run[0], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # 20 features are not a square image: the conv autoencoder fails inside fit.
+    args = ["fit", "--data", data_dir / "blobs.npz", "--clusters", "3", "--out", out,
+            "--overwrite", "--autoencoder", "conv", *TINY_FIT]
+    code, _, err = run(capsys, *args, "--quiet")
+    assert code == 1
+    assert_one_line_error(err, "fitting AEKMeans failed", "conv")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert staging_leftovers(tmp_path) == []
+    code, _, err = run(capsys, *args, "--quiet", "--debug")
+    assert code == 1 and "Traceback" in err and "fitting AEKMeans failed" in err
+
+
+def test_fit_with_a_missing_method_class_says_so(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(cli.METHODS, "nomethod", "NoSuchEstimator")
+    code, _, err = run(capsys, "fit", "--data", data_dir / "blobs.npz", "--method", "nomethod",
+                       "--clusters", "3", "--out", tmp_path / "o")
+    assert code == 2
+    assert_one_line_error(err, "nomethod is not available", "aekmeans")
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- demo
+
+def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsys,
+                                                                 monkeypatch):
+    # PCA and k-means instead of UMAP and a 10-restart GMM keep this test fast (UMAP's
+    # first call compiles for about a minute); the CLI wiring is the same.
+    monkeypatch.setitem(cli.QUICK_PARAMS, "manifold", PCA(n_components=4))
+    monkeypatch.setitem(cli.QUICK_PARAMS, "clusterer", KMeans(10, n_init=1, random_state=0))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "kdc-demo"  # the default --out, holding a previous demo run
+    out.mkdir()
+    (out / "report.json").write_text(json.dumps({"kdc_report_version": 1, "command": "demo"}))
+    (out / "marker.txt").write_text("previous demo")
+    code, stdout, err = run(capsys, "demo", "--quick")  # no --overwrite needed
+    assert code == 0, err
+    assert not (out / "marker.txt").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert report["command"] == "demo" and report["estimator"]["class"] == "N2D"
+    assert report["estimator"]["params"]["pretrain_epochs"] == 2
+    assert report["data"]["source"] == "digits" and report["data"]["n_samples"] == 1797
+    rows = {r["method"]: r for r in report["comparison"]["rows"]}
+    assert set(rows) == {"k-means (pixels)", "N2D"}
+    assert all(0.0 <= rows[m]["acc"] <= 1.0 for m in rows)
+    assert np.load(out / "labels.npy").shape == (1797,)
+    assert "N2D vs k-means (pixels): ACC" in stdout  # compare()'s relative improvement
+    table = {line.split()[0]: line.split()[-5:] for line in stdout.splitlines()
+             if line.startswith(("method", "N2D  "))}
+    assert table["method"] == ["ACC", "NMI", "AMI", "ARI", "purity"]
+    assert table["N2D"] == [f"{rows['N2D'][m]:.3f}" for m in ("acc", "nmi", "ami", "ari",
+                                                               "purity")]
+    assert "ACC vs k-means (pixels)" in (out / "report.md").read_text()  # the full table
+    assert stdout.strip().splitlines()[-1] == (
+        f"report written to kdc-demo{os.sep}report.md (with labels.npy, report.json)")
+
+
+def test_demo_refuses_a_folder_of_another_kdc_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.json").write_text(json.dumps({"kdc_report_version": 1, "command": "fit"}))
+    code, _, err = run(capsys, "demo", "--quick", "--out", out)
+    assert code == 2
+    assert_one_line_error(err, "already exists", "--overwrite")
+    assert json.loads((out / "report.json").read_text())["command"] == "fit"
+
+
+# --------------------------------------------------------------------------- evaluate
+
+@pytest.fixture
+def label_files(tmp_path):
+    # truth   0 0 0 1 1 1 2 2
+    # labels  1 1 0 0 0 0 2 2     contingency (rows truth, columns clusters 0 1 2):
+    #   class 0: [1, 2, 0]; class 1: [3, 0, 0]; class 2: [0, 0, 2]
+    # best matching 0->1, 1->0, 2->2: (3 + 2 + 2) / 8 = 0.875 = ACC; purity (3 + 2 + 2) / 8.
+    np.save(tmp_path / "truth.npy", np.array([0, 0, 0, 1, 1, 1, 2, 2]))
+    (tmp_path / "labels.txt").write_text("cluster\n1\n1\n0\n0\n0\n0\n2\n2\n")
+    (tmp_path / "names.csv").write_text("b\nb\na\na\na\na\nc\nc\n")  # same partition
+    return tmp_path
+
+
+def test_evaluate_prints_hand_computed_metrics(label_files, capsys):
+    code, out, err = run(capsys, "evaluate", "--labels", label_files / "labels.txt",
+                         "--truth", label_files / "truth.npy")
+    assert code == 0, err
+    header, _, row = out.strip().splitlines()
+    assert header.split() == ["method", "ACC", "NMI", "AMI", "ARI", "purity"]
+    assert row.split()[0] == "labels.txt"
+    assert row.split()[1] == "0.875" and row.split()[5] == "0.875"
+
+
+def test_evaluate_json_and_string_labels(label_files, capsys):
+    code, out, _ = run(capsys, "evaluate", "--labels", label_files / "names.csv",
+                       "--truth", label_files / "truth.npy", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["n_samples"] == 8
+    assert result["metrics"]["acc"] == pytest.approx(0.875)
+    assert result["metrics"]["purity"] == pytest.approx(0.875)
+
+
+def test_evaluate_against_a_dataset_name(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    y = load_digits().target
+    np.save(tmp_path / "perm.npy", (y + 3) % 10)  # a relabelling: every metric is 1
+    code, out, _ = run(capsys, "evaluate", "--labels", tmp_path / "perm.npy", "--truth",
+                       "digits", "--json")
+    assert code == 0
+    assert json.loads(out)["metrics"] == pytest.approx(dict.fromkeys(
+        ["acc", "nmi", "ami", "ari", "purity"], 1.0))
+
+
+# --------------------------------------------------------------------------- bad input
+
+BAD_INPUT = {
+    "no command": ([], "COMMAND"),
+    "unknown dataset": (["fit", "--data", "digitz", "--method", "n2d", "--clusters", "10",
+                         "--out", "{tmp}/o"], "'digitz'"),
+    "unknown method": (["fit", "--data", "digits", "--method", "kmeans", "--clusters", "10",
+                        "--out", "{tmp}/o"], "invalid choice: 'kmeans'"),
+    "one cluster": (["fit", "--data", "digits", "--method", "n2d", "--clusters", "1",
+                     "--out", "{tmp}/o"], "--clusters: must be an int >= 2"),
+    "clusters not an int": (["fit", "--data", "digits", "--method", "n2d", "--clusters", "ten",
+                             "--out", "{tmp}/o"], "--clusters"),
+    "more clusters than samples": (["fit", "--data", "{data}/nolabels.npz", "--method",
+                                    "aekmeans", "--clusters", "91", "--out", "{tmp}/o"],
+                                   "number of samples (90)"),
+    "missing data file": (["fit", "--data", "{tmp}/missing.npz", "--method", "n2d",
+                           "--clusters", "3", "--out", "{tmp}/o"], "not found"),
+    "unreadable data file": (["fit", "--data", "{data}/garbage.npy", "--method", "n2d",
+                              "--clusters", "3", "--out", "{tmp}/o"], "garbage.npy"),
+    "negative epochs": (["fit", "--data", "digits", "--method", "n2d", "--clusters", "3",
+                         "--out", "{tmp}/o", "--epochs", "-1"], "--epochs"),
+    "bad hidden dims": (["fit", "--data", "digits", "--method", "n2d", "--clusters", "3",
+                         "--out", "{tmp}/o", "--hidden-dims", "500,x"], "--hidden-dims"),
+    "missing labels file": (["evaluate", "--labels", "{tmp}/nope.npy", "--truth", "digits"],
+                            "nope.npy"),
+    "unsupported labels file": (["evaluate", "--labels", "{data}/blobs.json", "--truth",
+                                 "digits"], "unsupported file type"),
+    "labels of the wrong length": (["evaluate", "--labels", "{data}/labels8.npy", "--truth",
+                                    "digits"], "same length"),
+    "unknown truth dataset": (["evaluate", "--labels", "{data}/labels8.npy", "--truth",
+                               "digts"], "'digts'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_gives_exit_status_2_and_one_line(case, data_dir, tmp_path, capsys):
+    np.save(data_dir / "labels8.npy", np.zeros(8, dtype=int))
+    argv, needle = BAD_INPUT[case]
+    argv = [a.format(tmp=tmp_path, data=data_dir) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert_one_line_error(err, needle)
+    assert not (tmp_path / "o").exists()
+
+
+def test_non_kdc_folder_is_never_replaced(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    for extra in ([], ["--overwrite"]):
+        code, _, err = run(capsys, "fit", "--data", "digits", "--method", "n2d", "--clusters",
+                           "10", "--out", out, *extra)
+        assert code == 2
+        assert_one_line_error(err, "already exists", "kdc only replaces folders it wrote")
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+
+
+# --------------------------------------------------------------------------- predict
+
+def test_predict_without_kdc_load_says_it_is_not_available(tmp_path, capsys, monkeypatch):
+    monkeypatch.delattr(kdc, "load", raising=False)
+    code, _, err = run(capsys, "predict", "--model", tmp_path, "--data", "digits",
+                       "--out", tmp_path / "labels.npy")
+    assert code == 1
+    assert_one_line_error(err, "saving/loading models is not available yet")
+
+
+def test_predict_uses_kdc_load(tmp_path, capsys, monkeypatch):
+    class Thresholds:
+        def predict(self, x):
+            return (x.reshape(len(x), -1).mean(axis=1) > 0.3).astype(int)
+
+    loaded = []
+    monkeypatch.setattr(kdc, "load", lambda path: loaded.append(path) or Thresholds(),
+                        raising=False)
+    (tmp_path / "model").mkdir()
+    out = tmp_path / "pred.txt"
+    code, stdout, err = run(capsys, "predict", "--model", tmp_path / "model", "--data",
+                            "digits", "--out", out, "--quiet")
+    assert code == 0, err
+    assert loaded == [str(tmp_path / "model")]
+    x, _ = kdc.datasets.load("digits")
+    expected = (x.reshape(len(x), -1).mean(axis=1) > 0.3).astype(int)
+    assert out.read_text().split() == [str(v) for v in expected]
+    assert stdout.strip() == f"labels written to {out} (1797 rows)"
+    code, _, err = run(capsys, "predict", "--model", tmp_path / "model", "--data", "digits",
+                       "--out", out)
+    assert code == 2
+    assert_one_line_error(err, "already exists")
+
+
+# --------------------------------------------------------------------------- version
+
+def test_version_in_process(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith(f"kdc {kdc.__version__} (keras ")
+
+
+def test_python_dash_m_kdc_version(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.run([sys.executable, "-m", "kdc", "--version"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith(f"kdc {kdc.__version__} ")
