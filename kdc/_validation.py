@@ -32,13 +32,22 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
         A numpy array of ``dtype``; uint8 input is scaled to [0, 1].
 
     Raises:
-        ValueError: for strings or objects, fewer than ``min_ndim`` dimensions,
-            fewer than ``min_samples`` rows, zero features, NaN or infinity.
+        ValueError: for strings, complex numbers, sparse matrices, fewer than
+            ``min_ndim`` dimensions, fewer than ``min_samples`` rows, zero
+            features, NaN or infinity.
+        TypeError: for object arrays holding values that are neither numbers
+            nor strings (dicts, lists...).
     """
     if isinstance(x, (str, bytes)):
         raise ValueError(
             f"{name} must be array-like of numbers with shape (n_samples, n_features). "
             f"Received: {name}={_describe(x)}"
+        )
+    if _is_sparse(x):
+        raise ValueError(
+            f"{name} must be a dense array: sparse input is not supported. Convert it with "
+            f"{name}.toarray() if it fits in memory. Received: {name} of type "
+            f"{type(x).__name__} and shape {getattr(x, 'shape', None)}"
         )
     is_uint8 = getattr(x, "dtype", None) == np.uint8
     try:
@@ -48,6 +57,27 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
             f"{name} must be array-like of numbers with shape (n_samples, n_features). "
             f"Could not convert it to an array: {exc}"
         ) from None
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"{name} must contain real numbers: Complex data not supported. "
+            f"Received: {name}={_describe(arr)}"
+        )
+    if arr.dtype.kind == "O":
+        # Numbers stored in an object array (e.g. from a mixed DataFrame) are
+        # accepted, as scikit-learn does; strings and other objects are not.
+        try:
+            arr = arr.astype("float64")
+        except ValueError as exc:  # strings that are not numbers
+            raise ValueError(
+                f"{name} must contain numbers (int, uint or float), got dtype object with "
+                f"values that are not numbers ({exc}). Convert or encode non-numeric columns "
+                f"first. Received: {name}={_describe(arr)}"
+            ) from None
+        except TypeError as exc:  # dicts, lists, None...
+            raise TypeError(
+                f"{name} must contain numbers (int, uint or float), got dtype object with "
+                f"values that are not numbers ({exc}). Received: {name}={_describe(arr)}"
+            ) from None
     if arr.dtype.kind not in "biuf":
         raise ValueError(
             f"{name} must contain numbers (int, uint or float), got dtype {arr.dtype}. "
@@ -68,11 +98,13 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
     if n < min_samples:
         raise ValueError(
             f"{name} must have at least {min_samples} sample(s). Received: {name} with "
-            f"{n} sample(s), shape {arr.shape}"
+            f"{n} sample(s) (shape={arr.shape}) while a minimum of {min_samples} is required."
         )
-    if arr.ndim >= 2 and int(np.prod(arr.shape[1:])) == 0:
+    n_features = int(np.prod(arr.shape[1:]))
+    if arr.ndim >= 2 and n_features == 0:
         raise ValueError(
-            f"{name} must have at least 1 feature. Received: {name} of shape {arr.shape}"
+            f"{name} must have at least 1 feature. Received: {name} with 0 feature(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required."
         )
     out = arr.astype(dtype, copy=False)
     if is_uint8 or arr.dtype == np.uint8:
@@ -91,6 +123,12 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
             f"{first_row}. Impute or drop those rows first."
         )
     return out
+
+
+def _is_sparse(x):
+    """Whether ``x`` is a scipy sparse matrix or array (without importing scipy)."""
+    module = type(x).__module__ or ""
+    return module.startswith("scipy.sparse") and hasattr(x, "toarray")
 
 
 def check_n_clusters(n_clusters, n_samples=None, name="n_clusters"):

@@ -16,9 +16,14 @@ AUTOENCODERS = ("dense", "denoising", "conv")
 # The "auto" pretraining budget, in samples seen (epochs x n_samples): enough
 # for the d-500-500-2000-10 autoencoder to give a clusterable embedding,
 # bounded below and above in epochs.
-AUTO_SAMPLE_BUDGET = 600_000
-AUTO_MIN_EPOCHS = 8
-AUTO_MAX_EPOCHS = 200
+AUTO_SAMPLE_BUDGET = 400_000
+AUTO_MIN_EPOCHS = 10
+AUTO_MAX_EPOCHS = 100
+
+# Pretraining compiles the train step with XLA. That costs a one-off compile of
+# several seconds per new model (about 10 s for a tiny model on a 2-core CPU),
+# which dominates tiny fits; tests set this to False to stay fast.
+JIT_COMPILE = True
 
 
 def resolve_epochs(pretrain_epochs, n_samples):
@@ -72,8 +77,28 @@ def build_autoencoder(autoencoder, input_shape, hidden_dims, embedding_dim, para
                     f"without a `{attr}` layer."
                 )
         model = autoencoder.__class__.from_config(autoencoder.get_config())
+        for attr in ("encoder", "decoder"):
+            # A functional model with `encoder`/`decoder` attached by hand comes
+            # back from from_config without them: find the copied sub-models.
+            if not isinstance(getattr(model, attr, None), keras.layers.Layer):
+                try:
+                    setattr(model, attr, model.get_layer(getattr(autoencoder, attr).name))
+                except ValueError:
+                    raise ValueError(
+                        f"autoencoder could not be copied: its copy made with from_config has no "
+                        f"`{attr}` and no layer named {getattr(autoencoder, attr).name!r}. "
+                        f"Received: a {type(autoencoder).__name__}. Subclass keras.Model and "
+                        "create `encoder` and `decoder` in __init__ (see "
+                        "kdc.models.DenseAutoencoder)."
+                    ) from None
         model_shape = tuple(autoencoder.encoder.input_shape[1:]) if getattr(
             autoencoder.encoder, "inputs", None) else (int(np.prod(input_shape)),)
+        if None in model_shape or int(np.prod(model_shape)) != int(np.prod(input_shape)):
+            raise ValueError(
+                f"autoencoder must take samples with as many values as x: its encoder takes "
+                f"samples of shape {model_shape}. Received: x with samples of shape "
+                f"{tuple(input_shape)} ({int(np.prod(input_shape))} values)."
+            )
         model(np.zeros((1,) + model_shape, dtype="float32"))
         if autoencoder.built:
             model.set_weights(autoencoder.get_weights())
@@ -117,7 +142,7 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
              verbose=1):
     """Train ``model`` to reconstruct ``x``; returns (history dict, seconds)."""
     model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
-                  jit_compile=True)
+                  jit_compile=JIT_COMPILE)
     start = time.perf_counter()
     if epochs == 0:
         return {"loss": []}, 0.0

@@ -4,15 +4,20 @@ umap-learn builds its k-NN graph with pynndescent, whose numba kernels are
 compiled afresh in every process (about a minute on 2 cores) because they
 cannot be cached. The N2D embedding is low-dimensional (10-D by default),
 where scikit-learn's exact tree search is fast and needs no compilation, so
-kdc computes the exact graph and hands it to UMAP through its documented
-``precomputed_knn`` argument, together with an index object that UMAP's
-``transform`` queries for new points.
+kdc computes the exact graph of up to ``EXACT_KNN_MAX_SAMPLES`` points and
+hands it to UMAP through its documented ``precomputed_knn`` argument, together
+with an index object that UMAP's ``transform`` queries for new points.
 """
 
 import warnings
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
+
+# Above this many rows the exact graph costs more than pynndescent's one-off
+# compilation (about a minute on 2 cores: 70,000 rows take 65 s exactly), so
+# UMAP's own approximate search is used.
+EXACT_KNN_MAX_SAMPLES = 20_000
 
 # Metrics the exact search supports, with the same meaning in UMAP.
 EXACT_METRICS = ("euclidean", "manhattan", "chebyshev", "minkowski", "cosine", "l1", "l2")
@@ -66,7 +71,7 @@ def make_umap(z, *, n_components, n_neighbors, min_dist, metric, random_state, v
     init = "spectral" if n_components < n_samples - 1 else "random"
     kwargs = dict(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
                   metric=metric, init=init, random_state=random_state, verbose=verbose)
-    if metric in EXACT_METRICS:
+    if metric in EXACT_METRICS and n_samples <= EXACT_KNN_MAX_SAMPLES:
         index = ExactNeighborIndex(z, n_neighbors, metric=metric, n_jobs=n_jobs)
         knn_indices, knn_dists = index.neighbor_graph()
         kwargs["precomputed_knn"] = (knn_indices, knn_dists, index)

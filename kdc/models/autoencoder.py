@@ -6,6 +6,8 @@ reconstruction layer, as in DEC, IDEC and N2D. Both halves are
 be used on their own once the autoencoder is trained.
 """
 
+import numbers
+
 import keras
 
 from kdc._validation import check_choice, check_float, check_int
@@ -17,14 +19,14 @@ def _check_dims(hidden_dims, name="hidden_dims"):
         dims = tuple(hidden_dims)
     except TypeError:
         dims = None
-    if dims is None or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims
+    if isinstance(hidden_dims, str) or dims is None or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in dims
     ):
         raise ValueError(
             f"{name} must be a sequence of positive ints, e.g. (500, 500, 2000). "
             f"Received: {name}={hidden_dims!r}"
         )
-    return dims
+    return tuple(int(d) for d in dims)  # plain ints: numpy ints are not JSON-serializable
 
 
 @keras.saving.register_keras_serializable(package="kdc")
@@ -134,7 +136,7 @@ class DenoisingAutoencoder(DenseAutoencoder):
         output_activation, kernel_initializer: as in :class:`DenseAutoencoder`.
         noise: ``"gaussian"`` (additive, standard deviation ``noise_level``)
             or ``"masking"`` (a ``noise_level`` fraction of inputs set to 0).
-        noise_level: float > 0 (gaussian) or in (0, 1) (masking).
+        noise_level: float in (0, 1] (gaussian) or in (0, 1) (masking).
         seed: optional int seed of the corruption.
 
     Example:
@@ -150,9 +152,11 @@ class DenoisingAutoencoder(DenseAutoencoder):
         super().__init__(input_dim, hidden_dims, embedding_dim, activation, dropout,
                          output_activation, kernel_initializer, **kwargs)
         self.noise = check_choice(noise, "noise", ("gaussian", "masking"))
-        maximum = 1.0 if noise == "masking" else None
+        # Masking zeroes a fraction in (0, 1); keras.layers.GaussianNoise takes a
+        # standard deviation in (0, 1] (the data are scaled to [0, 1]).
         self.noise_level = check_float(noise_level, "noise_level", minimum=0.0,
-                                       exclusive_min=True, maximum=maximum, exclusive_max=True)
+                                       exclusive_min=True, maximum=1.0,
+                                       exclusive_max=noise == "masking")
         self.seed = check_int(seed, "seed", minimum=0, allow_none=True)
         if noise == "gaussian":
             self.noise_layer = keras.layers.GaussianNoise(self.noise_level, seed=seed,
