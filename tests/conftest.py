@@ -12,6 +12,17 @@ import pytest  # noqa: E402
 TINY = dict(hidden_dims=(32,), embedding_dim=4, pretrain_epochs=3, batch_size=32, verbose=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_xla():
+    """XLA compiles every new model for seconds on CPU, and tests build many tiny
+    models; tests/cluster/test_aekmeans.py covers the default (XLA) path."""
+    from kdc.cluster import _autoencoder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_autoencoder, "JIT_COMPILE", False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_policy():
     """Every test starts from the same seed and the float32 dtype policy."""

@@ -26,6 +26,11 @@ class N2D(BaseDeepClusterer):
     agglomerative) are extended to new rows by a k-nearest-neighbour vote in
     the manifold space.
 
+    UMAP places new rows by a short stochastic optimisation against the
+    training embedding, so ``predict`` on the training rows agrees with
+    ``labels_`` on nearly all rows but not necessarily every one; ``labels_``
+    are the labels of the fit itself.
+
     The default head is made robust against the two known causes of unlucky
     N2D runs: the GMM keeps the best of ``n_init`` restarts by likelihood, and
     UMAP uses ``n_neighbors=20`` and ``min_dist=0`` (tight, well separated

@@ -12,9 +12,10 @@ from tests.conftest import TINY, make_blobs
 @pytest.fixture(scope="module")
 def blobs_fit():
     """AEKMeans with its default pretraining path (the train step compiled with XLA)."""
-    assert _autoencoder.JIT_COMPILE is True
     x, y = make_blobs()
-    est = AEKMeans(3, n_init=5, random_state=0, **TINY).fit(x)
+    with pytest.MonkeyPatch.context() as mp:  # conftest turns XLA off for speed
+        mp.setattr(_autoencoder, "JIT_COMPILE", True)
+        est = AEKMeans(3, n_init=5, random_state=0, **TINY).fit(x)
     return est, x, y
 
 

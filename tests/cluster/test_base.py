@@ -9,21 +9,11 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from kdc import AEKMeans
-from kdc.cluster import _autoencoder
 from kdc.models import ConvAutoencoder, DenseAutoencoder
 from tests.conftest import TINY, make_blobs
 
 # Fits that do not need a trained network skip pretraining: they cost a fraction of a second.
 UNTRAINED = {**TINY, "pretrain_epochs": 0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_xla():
-    """XLA compiles each new model for seconds on CPU; tests/cluster/test_aekmeans.py
-    covers the default (XLA) pretraining path."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_autoencoder, "JIT_COMPILE", False)
-        yield
 
 
 @pytest.fixture(scope="module")
