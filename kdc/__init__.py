@@ -19,11 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 from kdc import callbacks, datasets, layers, losses, metrics, models  # noqa: E402
-from kdc.cluster import AEKMeans, BaseDeepClusterer, N2D  # noqa: E402
+from kdc.cluster import DEC, IDEC, AEKMeans, BaseDeepClusterer, N2D  # noqa: E402
 
 __all__ = [
     "AEKMeans",
     "BaseDeepClusterer",
+    "DEC",
+    "IDEC",
     "N2D",
     "__version__",
     "callbacks",

@@ -14,18 +14,7 @@ import numpy as np
 
 from kdc._validation import check_float, check_int
 from kdc.losses import target_distribution
-
-
-def _cluster_accuracy(y_true, y_pred):
-    """Accuracy under the best one-to-one matching of clusters to classes."""
-    from scipy.optimize import linear_sum_assignment
-
-    _, true_idx = np.unique(np.asarray(y_true).ravel(), return_inverse=True)
-    _, pred_idx = np.unique(np.asarray(y_pred).ravel(), return_inverse=True)
-    counts = np.zeros((pred_idx.max() + 1, true_idx.max() + 1), dtype=np.int64)
-    np.add.at(counts, (pred_idx, true_idx), 1)
-    rows, cols = linear_sum_assignment(-counts)
-    return float(counts[rows, cols].sum() / len(true_idx))
+from kdc.metrics import cluster_accuracy, nmi
 
 
 class TargetDistributionUpdate(keras.callbacks.Callback):
@@ -44,8 +33,11 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
     Each update records, in ``self.history`` (a dict of lists): ``"step"``
     (training batches seen in this ``fit``), ``"label_change"`` (fraction of
     hard labels ``argmax q`` changed since the previous update; NaN at the
-    first) and, with ``y_true``, ``"acc"`` (Hungarian-matched accuracy) and
-    ``"nmi"``. After an update inside an epoch it also writes
+    first), ``"loss"`` and any other ``"*loss"`` entry of the logs (such as
+    IDEC's ``"reconstruction_loss"``): the mean over the training batches
+    since the previous update (NaN at the first), and, with ``y_true``,
+    ``"acc"`` (:func:`kdc.metrics.cluster_accuracy`) and ``"nmi"``
+    (:func:`kdc.metrics.nmi`). After an update inside an epoch it also writes
     ``"label_change"`` into the batch logs, where callbacks placed after it
     (such as :class:`LabelChangeStopping`) read it.
 
@@ -91,21 +83,31 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
                 "TargetDistributionUpdate needs a kdc DEC or IDEC model (with set_target). "
                 f"Received: model of type {type(self.model).__name__}")
         self.labels = None
-        self.history = {"step": [], "label_change": []}
+        self.history = {"step": [], "label_change": [], "loss": []}
         if self.y_true is not None:
             self.history.update(acc=[], nmi=[])
         self._steps_done = 0
         self._epoch_start = 0
         self._next_update = self.update_interval
+        # Loss bookkeeping: sums of the batch losses of the finished epochs and
+        # of the current one, and both totals at the previous update.
+        self._loss_sums, self._epoch_loss_sums = {}, {}
+        self._last_loss_sums, self._last_step = {}, 0
         self.update(step=0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._steps_done
+        for name, value in self._epoch_loss_sums.items():
+            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + value
+        self._epoch_loss_sums = {}
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch index of this epoch processed so far
         # (steps_per_execution may run several batches per call).
         self._steps_done = self._epoch_start + batch + 1
+        for name, value in (logs or {}).items():
+            if name.endswith("loss"):  # Keras logs the running mean over the epoch
+                self._epoch_loss_sums[name] = float(value) * (batch + 1)
         if self._steps_done >= self._next_update:
             change = self.update(step=self._steps_done)
             self._next_update = (self._steps_done // self.update_interval + 1) * \
@@ -127,19 +129,32 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         self.labels = labels
         self.history["step"].append(step)
         self.history["label_change"].append(change)
+        self._record_losses()
         shown = "n/a" if math.isnan(change) else f"{change:.4%}"
         line = f"Target update at step {step}: label change {shown}"
+        if not math.isnan(self.history["loss"][-1]):
+            line += f", loss {self.history['loss'][-1]:.4g}"
         if self.y_true is not None:
-            from sklearn.metrics import normalized_mutual_info_score
-
-            acc = _cluster_accuracy(self.y_true, labels)
-            nmi = float(normalized_mutual_info_score(self.y_true, labels))
+            acc = cluster_accuracy(self.y_true, labels)
+            nmi_ = nmi(self.y_true, labels)
             self.history["acc"].append(acc)
-            self.history["nmi"].append(nmi)
-            line += f", acc {acc:.4f}, nmi {nmi:.4f}"
+            self.history["nmi"].append(nmi_)
+            line += f", acc {acc:.4f}, nmi {nmi_:.4f}"
         if self.verbose:
             print(line)
         return change
+
+    def _record_losses(self):
+        """Append the mean of each loss over the batches since the previous update."""
+        sums = {n: self._loss_sums.get(n, 0.0) + self._epoch_loss_sums.get(n, 0.0)
+                for n in {*self._loss_sums, *self._epoch_loss_sums}}
+        steps = self._steps_done - self._last_step
+        n_before = len(self.history["step"]) - 1
+        for name in sorted({*sums, "loss"}):
+            values = self.history.setdefault(name, [math.nan] * n_before)
+            values.append((sums.get(name, 0.0) - self._last_loss_sums.get(name, 0.0)) / steps
+                          if steps > 0 and name in sums else math.nan)
+        self._last_loss_sums, self._last_step = sums, self._steps_done
 
 
 class LabelChangeStopping(keras.callbacks.Callback):

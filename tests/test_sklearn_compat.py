@@ -13,7 +13,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.utils.estimator_checks import estimator_checks_generator, parametrize_with_checks
 
-from kdc import AEKMeans, N2D
+from kdc import DEC, IDEC, AEKMeans, N2D
 
 BUDGET = dict(hidden_dims=(8,), embedding_dim=2, pretrain_epochs=0, batch_size=16,
               random_state=0, verbose=0)
@@ -46,6 +46,7 @@ def _expected_failed(estimator):
     [
         AEKMeans(3, n_init=1, **BUDGET),
         N2D(3, manifold=PCA(n_components=2), n_init=1, **BUDGET),
+        DEC(3, n_init=1, max_iter=4, update_interval=2, clustering_batch_size=16, **BUDGET),
     ],
     expected_failed_checks=_expected_failed,
     xfail_strict=True,
@@ -70,19 +71,41 @@ def _check_name(check):
     return getattr(check, "func", check).__name__
 
 
-def _umap_params():
-    estimator = N2D(3, n_init=1, **BUDGET)
-    generator = estimator_checks_generator(estimator, expected_failed_checks=EXPECTED_FAILED_UMAP,
+def _subset_params(estimator, checks, expected_failed, prefix):
+    """One variant (no memmap rerun) of each named check for ``estimator``."""
+    generator = estimator_checks_generator(estimator, expected_failed_checks=expected_failed,
                                            mark="xfail", xfail_strict=True)
     params, seen = [], set()
     for item in generator:
         values, marks = (item.values, item.marks) if hasattr(item, "values") else (item, ())
         name = _check_name(values[1])
-        if name in UMAP_CHECKS and name not in seen:  # one variant of each (no memmap rerun)
+        if name in checks and name not in seen:
             seen.add(name)
-            params.append(pytest.param(*values, marks=marks, id=f"N2D-umap-{name}"))
-    assert seen == set(UMAP_CHECKS)
+            params.append(pytest.param(*values, marks=marks, id=f"{prefix}-{name}"))
+    assert seen == set(checks)
     return params
+
+
+def _umap_params():
+    return _subset_params(N2D(3, n_init=1, **BUDGET), UMAP_CHECKS, EXPECTED_FAILED_UMAP,
+                          "N2D-umap")
+
+
+# IDEC shares DEC's estimator code and differs only in its loss, and each of
+# its fits builds and traces a new Keras model (the full suite costs about 5
+# minutes on 2 cores), so it runs the checks that exercise fit and predict.
+IDEC_CHECKS = (
+    "check_fit_idempotent",
+    "check_methods_sample_order_invariance",
+    "check_n_features_in_after_fitting",
+)
+
+
+@pytest.mark.parametrize("estimator, check", _subset_params(
+    IDEC(3, n_init=1, max_iter=4, update_interval=2, clustering_batch_size=16, **BUDGET),
+    IDEC_CHECKS, EXPECTED_FAILED, "IDEC"))
+def test_sklearn_compatible_idec(estimator, check):
+    check(estimator)
 
 
 @pytest.mark.parametrize("estimator, check", _umap_params())

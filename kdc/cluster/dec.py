@@ -1,0 +1,402 @@
+"""DEC and IDEC estimators: autoencoder pretraining, k-means, then self-training.
+
+Xie et al., "Unsupervised Deep Embedding for Clustering Analysis", ICML 2016;
+Guo et al., "Improved Deep Embedded Clustering with Local Structure
+Preservation", IJCAI 2017. The Keras models doing the self-training are
+:class:`kdc.models.DEC` and :class:`kdc.models.IDEC`.
+"""
+
+import contextlib
+import math
+import time
+import warnings
+
+import keras
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+
+from kdc import metrics
+from kdc._validation import check_choice, check_float, check_int
+from kdc.callbacks import LabelChangeStopping, TargetDistributionUpdate
+from kdc.cluster._autoencoder import _keras_verbose, make_optimizer
+from kdc.cluster._base import BaseDeepClusterer
+from kdc.cluster.aekmeans import student_t
+from kdc.models.dec import DEC as _DECModel
+from kdc.models.dec import IDEC as _IDECModel
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+# Batch size of the full-data prediction passes (target updates, final labels).
+_PREDICT_BATCH = 4096
+
+
+def _gpu_available():
+    """Whether the Keras backend sees a GPU."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available())
+    except Exception:  # a broken accelerator set-up: fall back to float32
+        return False
+    return False
+
+
+def resolve_precision(precision):
+    """The dtype policy name for ``precision`` ("auto": mixed_float16 on a GPU, else float32)."""
+    check_choice(precision, "precision", PRECISIONS)
+    if precision == "auto":
+        return "mixed_float16" if _gpu_available() else "float32"
+    return precision
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Set the global Keras dtype policy inside the block, restore the previous one after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+class _Progress(keras.callbacks.Callback):
+    """Stops training after ``max_iter`` steps; logs a line per target update."""
+
+    def __init__(self, update, max_iter, log):
+        super().__init__()
+        self.update, self.max_iter, self.log = update, max_iter, log
+
+    def on_train_begin(self, logs=None):
+        self.steps, self._shown = 0, 0
+        self._show()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self._show()
+        if self.steps >= self.max_iter:
+            self.model.stop_training = True
+
+    def _show(self):
+        h = self.update.history
+        if len(h["step"]) == self._shown:
+            return
+        self._shown = len(h["step"])
+        change = h["label_change"][-1]
+        line = f"step {h['step'][-1]}/{self.max_iter}: " + (
+            "k-means start" if math.isnan(change) else
+            f"loss {h['loss'][-1]:.4g}, label change {change:.2%}")
+        if "acc" in h:
+            line += f", acc {h['acc'][-1]:.4f}, nmi {h['nmi'][-1]:.4f}"
+        self.log(line)
+
+
+class _SelfTrainingClusterer(BaseDeepClusterer):
+    """Shared fit of DEC and IDEC (the Keras model class and loss differ)."""
+
+    def _head_description(self):
+        return f"{type(self).__name__} self-training"
+
+    # ------------------------------------------------------------------ checks
+    def _check_head_params(self):
+        """Validate the self-training arguments (before any pretraining)."""
+        params = {
+            "alpha": check_float(self.alpha, "alpha", minimum=0.0, exclusive_min=True),
+            "update_interval": check_int(self.update_interval, "update_interval", minimum=1),
+            "tol": check_float(self.tol, "tol", minimum=0.0, maximum=1.0, exclusive_max=True),
+            "max_iter": check_int(self.max_iter, "max_iter", minimum=1),
+            "n_init": check_int(self.n_init, "n_init", minimum=1),
+            "batch_size": check_int(self.clustering_batch_size, "clustering_batch_size",
+                                    minimum=1),
+            "precision": resolve_precision(self.precision),
+        }
+        if self.clustering_learning_rate is not None:
+            check_float(self.clustering_learning_rate, "clustering_learning_rate", minimum=0.0,
+                        exclusive_min=True)
+        params["optimizer"] = self._make_clustering_optimizer()
+        return params
+
+    def _make_clustering_optimizer(self):
+        opt, lr = self.clustering_optimizer, self.clustering_learning_rate
+        if isinstance(opt, str) and opt.lower() == "sgd":
+            return keras.optimizers.SGD(0.01 if lr is None else lr, momentum=0.9)
+        if isinstance(opt, keras.optimizers.Optimizer) and lr is None:
+            return opt.__class__.from_config(opt.get_config())
+        try:
+            return make_optimizer(opt, 1e-3 if lr is None else lr)
+        except ValueError:
+            raise ValueError(
+                "clustering_optimizer must be the name of a Keras optimizer ('sgd', 'adam'...) "
+                f"or a keras.optimizers.Optimizer. Received: clustering_optimizer={opt!r}"
+            ) from None
+
+    def fit(self, x, y=None):
+        """Pretrain the autoencoder, initialise with k-means, then self-train.
+
+        Args:
+            x: array-like of shape (n_samples, n_features), or images of shape
+                (n_samples, height, width[, channels]); uint8 is scaled to [0, 1].
+            y: optional array-like of shape (n_samples,) of reference labels,
+                used only to report ACC and NMI at each target update (in
+                ``history_["clustering"]`` and the progress lines), never for
+                training.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: for an invalid argument (before any training).
+        """
+        self._check_head_params()
+        if y is not None:
+            y = np.asarray(y).ravel()
+            shape = getattr(x, "shape", None)  # sparse matrices have no len()
+            n = shape[0] if shape else (len(x) if hasattr(x, "__len__") else None)
+            if n is not None and len(y) != n:
+                raise ValueError(
+                    f"y must have one label per sample of x ({n}). "
+                    f"Received: y of length {len(y)}")
+            try:  # the labels must be usable by the ACC/NMI monitoring
+                metrics.contingency_table(y, np.zeros(len(y), dtype="int64"))
+            except ValueError as exc:
+                raise ValueError(
+                    f"y (reference labels, used only to report ACC/NMI) is invalid: {exc}"
+                ) from None
+        super().fit(x, y)
+        if self.tol > 0 and not self.converged_:
+            change = self.history_["clustering"]["label_change"][-1]
+            state = ("before the first target update" if math.isnan(change) else
+                     f"with {change:.2%} of the labels still changing between target updates")
+            warnings.warn(
+                f"{type(self).__name__} stopped after max_iter={self.max_iter} self-training "
+                f"steps {state} (update_interval={self.update_interval}, tol={self.tol}). "
+                "Increase max_iter to train until fewer than tol of the labels change.",
+                ConvergenceWarning, stacklevel=2)
+        return self
+
+    # -------------------------------------------------------------------- head
+    def _build_model(self, params):
+        """The Keras self-training model, under the requested dtype policy.
+
+        In float32 it wraps ``self.autoencoder_`` itself; with mixed precision it
+        wraps a mixed-precision copy (Keras layers take the dtype policy they are
+        created under) whose weights are copied back after training.
+        """
+        ae = self.autoencoder_
+        with dtype_policy(params["precision"]):
+            if params["precision"] != "float32":
+                config = {k: v for k, v in ae.get_config().items() if k != "dtype"}
+                ae = ae.__class__.from_config(config)
+                ae(np.zeros((1,) + tuple(self._model_input_shape), dtype="float32"))
+                ae.set_weights(self.autoencoder_.get_weights())
+            model = self._make_model(ae, params)
+            model.build((None,) + tuple(self._model_input_shape))
+            # "auto": XLA on accelerators only. On CPU, XLA made these steps 1.5-4x
+            # slower (and added 5-10 s of compilation) in our measurements.
+            model.compile(optimizer=params["optimizer"], jit_compile="auto")
+        return model, ae
+
+    def _make_model(self, autoencoder, params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit_head(self, z, x, y):
+        params = self._check_head_params()
+        n = x.shape[0]
+        t0 = time.perf_counter()
+        kmeans = KMeans(self.n_clusters, n_init=params["n_init"],
+                        random_state=self._sklearn_seed()).fit(z)
+        self.kmeans_labels_ = kmeans.labels_.astype("int64")
+        self.timings_["kmeans"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.model_, ae = self._build_model(params)
+        self.model_.clustering.set_centers(kmeans.cluster_centers_)
+
+        update = TargetDistributionUpdate(
+            x, update_interval=params["update_interval"], batch_size=_PREDICT_BATCH,
+            y_true=y)
+        stopping = LabelChangeStopping(params["tol"]) if params["tol"] > 0 else None
+        progress = _Progress(update, params["max_iter"], self._log)
+        steps_per_epoch = math.ceil(n / params["batch_size"])
+        with warnings.catch_warnings():
+            # LabelChangeStopping warns when no update falls inside a short run.
+            warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
+            self.model_.fit(
+                x, np.arange(n), batch_size=params["batch_size"],
+                epochs=math.ceil(params["max_iter"] / steps_per_epoch), shuffle=True,
+                callbacks=[c for c in (update, stopping, progress) if c is not None],
+                verbose=_keras_verbose(self.verbose >= 2))
+        self.timings_["self_training"] = time.perf_counter() - t0
+        if ae is not self.autoencoder_:
+            self.autoencoder_.set_weights(ae.get_weights())
+        self.encoder_ = self.autoencoder_.encoder
+        self.n_iter_ = int(progress.steps)
+        self.converged_ = stopping is not None and stopping.stopped_step is not None
+        self.cluster_centers_ = np.asarray(self.model_.cluster_centers, dtype="float32")
+        self.history_["clustering"] = {k: list(v) for k, v in update.history.items()}
+        t0 = time.perf_counter()
+        self.labels_ = self._predict_head(self._embed(x))
+        self.timings_["labels"] = time.perf_counter() - t0
+
+    def _predict_head(self, z):
+        return np.argmax(self._predict_proba_head(z), axis=1).astype("int64")
+
+    def _predict_proba_head(self, z):
+        return student_t(z, self.cluster_centers_, float(self.alpha))
+
+
+class DEC(_SelfTrainingClusterer):
+    """Deep Embedded Clustering (Xie et al., 2016) as a scikit-learn estimator.
+
+    Pretrains the autoencoder, runs k-means (``n_init`` restarts) on the
+    embedding, then fine-tunes the *encoder* and the cluster centres together
+    by self-training: every ``update_interval`` steps the soft assignments Q
+    (Student's t kernel) of the whole data set are sharpened into the target
+    P, and the KL(P || Q) loss is minimised against it. Training stops when
+    fewer than ``tol`` of the labels change between two target updates, or
+    after ``max_iter`` steps. ``predict`` and ``predict_proba`` use the
+    fine-tuned encoder and the learnt centres.
+
+    Args:
+        n_clusters: int >= 2.
+        alpha: float > 0, degrees of freedom of the Student's t kernel.
+        update_interval: int >= 1, training steps (batches) between target updates.
+        tol: float in [0, 1), stop when fewer than this fraction of labels
+            change between two target updates; 0 runs ``max_iter`` steps.
+        max_iter: int >= 1, the most self-training steps (batches). The default
+            3000 (11 epochs of MNIST's 70,000 rows) holds most of the gain:
+            on MNIST, DEC's accuracy rose by .057 in the first 2000 steps and
+            by .007 in the next 2000.
+        n_init: int >= 1, k-means restarts of the initialisation.
+        clustering_optimizer: Keras optimizer name or instance (copied) of the
+            self-training; "sgd" is SGD with momentum 0.9, as in DEC.
+        clustering_learning_rate: float > 0, or None: 0.01 for "sgd", 0.001
+            for other names, the instance's own for an optimizer instance.
+        clustering_batch_size: int >= 1, the self-training batch size.
+        precision: "auto" (mixed_float16 when Keras sees a GPU, otherwise
+            float32), "float32", "mixed_float16" or "mixed_bfloat16": the dtype
+            policy of the self-training only (pretraining, ``predict`` and
+            ``transform`` stay float32; the global policy is restored). The
+            clustering layer and the KL loss always compute in float32.
+        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
+            ``verbose=1`` prints a line per target update (step, loss, label
+            change, and ACC/NMI when ``y`` is given); 2 adds Keras progress bars.
+
+    Attributes:
+        labels_: ndarray of shape (n_samples,), argmax of Q after training.
+        cluster_centers_: float32 ndarray of shape (n_clusters, embedding_dim),
+            in the (fine-tuned) embedding space.
+        kmeans_labels_: ndarray of shape (n_samples,), the k-means labels the
+            self-training started from.
+        n_iter_: int, self-training steps done.
+        converged_: bool, whether the ``tol`` criterion stopped training.
+        model_: the Keras :class:`kdc.models.DEC` model used for self-training.
+        autoencoder_, encoder_: the Keras models; ``encoder_`` is fine-tuned.
+        history_: ``{"pretrain": ..., "clustering": {"step", "loss",
+            "label_change"[, "acc", "nmi"]}}``, one entry per target update
+            (the first, at step 0, has NaN loss and label change; "loss" is
+            the mean training loss since the previous update).
+        timings_: seconds per stage.
+
+    Example:
+        >>> est = kdc.DEC(n_clusters=10, random_state=0).fit(x, y)  # y: monitoring only
+        >>> est.labels_, est.predict(x_new), est.history_["clustering"]["acc"]
+    """
+
+    def __init__(self, n_clusters=8, *, alpha=1.0, update_interval=140, tol=0.001,
+                 max_iter=3000, n_init=20, clustering_optimizer="sgd",
+                 clustering_learning_rate=None, clustering_batch_size=256,
+                 precision="auto", autoencoder="dense", hidden_dims=(500, 500, 2000),
+                 embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
+                 batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
+                 scale="auto", random_state=None, verbose=1):
+        super().__init__(
+            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
+            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            random_state=random_state, verbose=verbose)
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.clustering_optimizer = clustering_optimizer
+        self.clustering_learning_rate = clustering_learning_rate
+        self.clustering_batch_size = clustering_batch_size
+        self.precision = precision
+
+    def _make_model(self, autoencoder, params):
+        return _DECModel(autoencoder.encoder, self.n_clusters, params["alpha"])
+
+
+class IDEC(_SelfTrainingClusterer):
+    """Improved DEC (Guo et al., 2017): DEC that keeps the decoder training.
+
+    As :class:`DEC`, but the self-training minimises
+    ``L_rec + gamma * KL(P || Q)``: the reconstruction loss of the whole
+    autoencoder keeps the embedding faithful to the data (local structure
+    preservation) while the clustering loss sharpens the clusters.
+
+    Args:
+        n_clusters: int >= 2.
+        gamma: float >= 0, the weight of the clustering loss (0.1 in the paper).
+        alpha, update_interval, tol, max_iter, n_init, clustering_batch_size,
+        precision: as for :class:`DEC`.
+        clustering_optimizer: as for :class:`DEC`; the default is Adam, as
+            in IDEC (the decoder's reconstruction loss trains poorly with
+            DEC's SGD).
+        clustering_learning_rate: as for :class:`DEC` (0.001 for Adam).
+        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
+
+    Attributes:
+        As for :class:`DEC`; ``model_`` is a :class:`kdc.models.IDEC` and
+        ``history_["clustering"]`` also holds "reconstruction_loss" and
+        "clustering_loss". ``autoencoder_`` (decoder included) is fine-tuned,
+        so ``score`` reflects the self-training.
+
+    Example:
+        >>> est = kdc.IDEC(n_clusters=10, gamma=0.1, random_state=0).fit(x)
+        >>> est.labels_, est.score(x)
+    """
+
+    def __init__(self, n_clusters=8, *, alpha=1.0, gamma=0.1, update_interval=140, tol=0.001,
+                 max_iter=3000, n_init=20, clustering_optimizer="adam",
+                 clustering_learning_rate=None, clustering_batch_size=256,
+                 precision="auto", autoencoder="dense", hidden_dims=(500, 500, 2000),
+                 embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
+                 batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
+                 scale="auto", random_state=None, verbose=1):
+        super().__init__(
+            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
+            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            random_state=random_state, verbose=verbose)
+        self.alpha = alpha
+        self.gamma = gamma
+        self.update_interval = update_interval
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.clustering_optimizer = clustering_optimizer
+        self.clustering_learning_rate = clustering_learning_rate
+        self.clustering_batch_size = clustering_batch_size
+        self.precision = precision
+
+    def _check_head_params(self):
+        params = super()._check_head_params()
+        params["gamma"] = check_float(self.gamma, "gamma", minimum=0.0)
+        return params
+
+    def _make_model(self, autoencoder, params):
+        return _IDECModel(autoencoder, self.n_clusters, params["alpha"], params["gamma"])
