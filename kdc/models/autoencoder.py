@@ -29,6 +29,20 @@ def _check_dims(hidden_dims, name="hidden_dims"):
     return tuple(int(d) for d in dims)  # plain ints: numpy ints are not JSON-serializable
 
 
+def serialize_activation(activation):
+    """An activation (name, callable or None) as it goes into a config."""
+    return keras.activations.serialize(keras.activations.get(activation))
+
+
+def deserialize_activations(config, keys=("activation", "output_activation")):
+    """A copy of ``config`` with the serialised activations under ``keys`` restored."""
+    config = dict(config)
+    for key in keys:
+        if isinstance(config.get(key), dict):
+            config[key] = keras.activations.deserialize(config[key])
+    return config
+
+
 @keras.saving.register_keras_serializable(package="kdc")
 class DenseAutoencoder(keras.Model):
     """Fully connected autoencoder: input -> hidden_dims -> embedding -> reversed -> input.
@@ -108,20 +122,15 @@ class DenseAutoencoder(keras.Model):
             "input_dim": self.input_dim,
             "hidden_dims": list(self.hidden_dims),
             "embedding_dim": self.embedding_dim,
-            "activation": keras.activations.serialize(keras.activations.get(self.activation)),
+            "activation": serialize_activation(self.activation),
             "dropout": self.dropout,
-            "output_activation": keras.activations.serialize(
-                keras.activations.get(self.output_activation)),
+            "output_activation": serialize_activation(self.output_activation),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("activation", "output_activation"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.activations.deserialize(config[key])
-        return cls(**config)
+        return cls(**deserialize_activations(config))
 
 
 @keras.saving.register_keras_serializable(package="kdc")

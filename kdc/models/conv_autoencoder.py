@@ -5,7 +5,7 @@ import math
 import keras
 
 from kdc._validation import check_choice, check_int
-from kdc.models.autoencoder import _check_dims
+from kdc.models.autoencoder import _check_dims, deserialize_activations, serialize_activation
 
 
 def _check_image_shape(input_shape):
@@ -100,17 +100,12 @@ class ConvAutoencoder(keras.Model):
             "input_shape": list(self.image_shape),
             "filters": list(self.filters),
             "embedding_dim": self.embedding_dim,
-            "activation": keras.activations.serialize(keras.activations.get(self.activation)),
+            "activation": serialize_activation(self.activation),
             "kernel_size": self.kernel_size,
-            "output_activation": keras.activations.serialize(
-                keras.activations.get(self.output_activation)),
+            "output_activation": serialize_activation(self.output_activation),
             "padding": self.padding,
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("activation", "output_activation"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.activations.deserialize(config[key])
-        return cls(**config)
+        return cls(**deserialize_activations(config))
