@@ -192,7 +192,6 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_fit_input(self, x):
         check_choice(self.scale, "scale", SCALINGS)
         x = check_array(x, "x", min_samples=2)
-        self.n_clusters = self.n_clusters  # stored argument is left as given
         check_n_clusters(self.n_clusters, x.shape[0])
         self.input_shape_ = tuple(x.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
