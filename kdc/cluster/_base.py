@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from kdc._keras_utils import call_in_chunks
 from kdc._validation import check_array, check_choice, check_int, check_n_clusters
 from kdc.cluster import _autoencoder
 
@@ -151,7 +152,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def score(self, x, y=None):
         """Negative mean squared reconstruction error of ``x`` (higher is better)."""
         xm = self._to_model_input(self._validate_predict_input(x))
-        rec = _call_in_chunks(self.autoencoder_, xm)
+        rec = call_in_chunks(self.autoencoder_, xm)
         return -float(np.mean((rec - xm) ** 2))
 
     # ------------------------------------------------------------- helpers
@@ -222,19 +223,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return x.reshape((x.shape[0],) + tuple(self._model_input_shape))
 
     def _embed(self, xm):
-        return _call_in_chunks(self.encoder_, xm)
-
-
-def _call_in_chunks(model, x, batch_size=4096):
-    """``model(x, training=False)`` as a float32 numpy array, ``batch_size`` rows at a time.
-
-    Direct calls rather than ``Model.predict``: predict builds a tf.data
-    pipeline and traces a function on every call (about 0.2 s even for one
-    row, and retracing warnings when called repeatedly).
-    """
-    parts = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
-             for i in range(0, x.shape[0], batch_size)]
-    return np.concatenate(parts).astype("float32", copy=False)
+        return call_in_chunks(self.encoder_, xm)
 
 
 def _fit_scaling(flat, scale):

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kdc._keras_utils import call_in_chunks
 from kdc._validation import _describe, check_int, check_n_clusters
 from kdc.layers.clustering import ClusteringLayer
 from kdc.losses import KLDivergence
@@ -58,9 +59,7 @@ def _predict_with(layer, x, batch_size, verbose=0):
     if isinstance(layer, keras.Model):
         out = layer.predict(x, batch_size=batch_size, verbose=verbose)
     else:
-        out = np.concatenate([
-            keras.ops.convert_to_numpy(layer(x[i:i + batch_size], training=False))
-            for i in range(0, len(x), batch_size)])
+        out = call_in_chunks(layer, x, batch_size)
     return np.asarray(out, dtype="float32")
 
 
