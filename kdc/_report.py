@@ -17,13 +17,14 @@ import platform
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from kdc._fileio import atomic_write, staging_dir, swap_in
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -103,30 +104,6 @@ def check_output_dir(path, *, overwrite=False, auto_replace=None, keep=()):
     return out
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path, data):
-    """Write ``data`` (bytes or str) to ``path``: a temporary file beside it, then ``os.replace``."""
-    path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_npy(path, array):
     """``np.save`` to ``path`` atomically."""
     buffer = io.BytesIO()
@@ -151,8 +128,7 @@ def write_run(out, report, artifacts):
     Raises:
         OSError or any writer error; ``out`` is then left as it was.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    staging = staging_dir(out)
     try:
         for name, writer in artifacts.items():
             writer(staging / name)
@@ -161,32 +137,11 @@ def write_run(out, report, artifacts):
         report["files"] = sorted([*artifacts, REPORT_JSON, REPORT_MD])
         atomic_write(staging / REPORT_MD, render_markdown(report))
         atomic_write(staging / REPORT_JSON, dumps(report) + "\n")  # last: marks a complete run
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder
-        _swap_in(staging, out)
+        swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
-
-
-def _swap_in(staging, out):
-    """Rename ``staging`` to ``out``; an existing ``out`` is deleted only after that worked."""
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    try:
-        os.replace(out, trash / out.name)
-    except BaseException:
-        trash.rmdir()
-        raise
-    try:
-        os.replace(staging, out)
-    except BaseException:
-        os.replace(trash / out.name, out)
-        shutil.rmtree(trash, ignore_errors=True)
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def read_labels(path):
