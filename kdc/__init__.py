@@ -18,8 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from kdc import callbacks, datasets, layers, losses, metrics, models  # noqa: E402
+from kdc import callbacks, datasets, layers, losses, metrics, models, plot, select  # noqa: E402
 from kdc.cluster import DEC, IDEC, AEKMeans, BaseDeepClusterer, N2D  # noqa: E402
+from kdc.saving import load  # noqa: E402
 
 __all__ = [
     "AEKMeans",
@@ -31,7 +32,10 @@ __all__ = [
     "callbacks",
     "datasets",
     "layers",
+    "load",
     "losses",
     "metrics",
     "models",
+    "plot",
+    "select",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from kdc import _pretrained
 from kdc._keras_utils import call_in_chunks
 from kdc._validation import check_array, check_choice, check_int, check_n_clusters
 from kdc.cluster import _autoencoder
@@ -45,6 +46,19 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         optimizer: a Keras optimizer name or instance (copied) for pretraining.
         callbacks: optional list of Keras callbacks for pretraining
             (EarlyStopping, TensorBoard, ...).
+        pretrained: None, the name of shipped weights (``"mnist"``, ``"usps"``,
+            ``"pendigits"``; see ``weights/manifest.json``) or the path of a
+            ``.weights.h5`` file for the autoencoder. The file is checked
+            against the manifest (sha256, architecture, number of features)
+            and loaded; pretraining is then skipped unless ``pretrain_epochs``
+            is an int (further training from these weights). The data must be
+            scaled as when the weights were made: ``kdc.datasets.load(name)``.
+        warm_start: bool. When True and the estimator is already fitted (or
+            was reloaded with :func:`kdc.load`), ``fit`` keeps the trained
+            autoencoder and the learnt input scaling instead of starting over:
+            pretraining continues for ``pretrain_epochs`` more epochs ("auto":
+            none) and the head is fitted again on the new embedding (DEC and
+            IDEC continue self-training from their current centres).
         scale: how features are scaled before training, learnt in ``fit`` and
             applied again in ``predict``/``transform``: "auto" (uint8 data is
             divided by 255, data already in [0, 1] is left alone, anything else
@@ -60,7 +74,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def __init__(self, n_clusters=8, *, autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 scale="auto", random_state=None, verbose=1):
+                 pretrained=None, warm_start=False, scale="auto", random_state=None, verbose=1):
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder
         self.hidden_dims = hidden_dims
@@ -71,6 +85,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.optimizer = optimizer
         self.callbacks = callbacks
+        self.pretrained = pretrained
+        self.warm_start = warm_start
         self.scale = scale
         self.random_state = random_state
         self.verbose = verbose
@@ -96,22 +112,31 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             ``autoencoder_`` and ``n_features_in_`` set.
         """
         t_start = time.perf_counter()
-        x = self._validate_fit_input(x)
+        warm = self._is_warm_start(x)
+        x = self._validate_predict_input(x, fitted=False) if warm else self._validate_fit_input(x)
         seed = self._seed_everything()
         self.timings_ = {}
         self._log(f"{type(self).__name__}: {x.shape[0]} samples, {self.n_features_in_} "
                   f"features, {self.n_clusters} clusters")
-
-        self.autoencoder_, model_shape = _autoencoder.build_autoencoder(
-            self.autoencoder, self.input_shape_, self.hidden_dims, self.embedding_dim,
-            self.autoencoder_params, seed=seed)
-        self._model_input_shape = model_shape
+        if warm:
+            check_n_clusters(self.n_clusters, x.shape[0])
+            self._log("warm start: continuing from the fitted autoencoder")
+        else:
+            self.autoencoder_, model_shape = _autoencoder.build_autoencoder(
+                self.autoencoder, self.input_shape_, self.hidden_dims, self.embedding_dim,
+                self.autoencoder_params, seed=seed)
+            self._model_input_shape = model_shape
+            if self.pretrained is not None:
+                self._load_pretrained()
         self.encoder_ = self.autoencoder_.encoder
         xm = self._to_model_input(x)
-        epochs = _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0])
+        from_weights = warm or self.pretrained is not None
+        epochs = 0 if from_weights and self.pretrain_epochs == "auto" else (
+            _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0]))
         batch_size = check_int(self.batch_size, "batch_size", minimum=1)
-        self._log(f"pretraining {type(self.autoencoder_).__name__} for {epochs} epochs "
-                  f"(batch size {batch_size})")
+        if epochs:
+            self._log(f"pretraining {type(self.autoencoder_).__name__} for {epochs} epochs "
+                      f"(batch size {batch_size})")
         pre_history, self.timings_["pretrain"] = _autoencoder.pretrain(
             self.autoencoder_, xm, epochs=epochs, batch_size=batch_size,
             optimizer=self.optimizer, learning_rate=self.learning_rate,
@@ -121,12 +146,16 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self._log(f"pretraining done in {self.timings_['pretrain']:.1f} s, final loss "
                       f"{pre_history['loss'][-1]:.4f}")
 
+        self._warm = warm
         t0 = time.perf_counter()
         z = self._embed(xm)
         self.timings_["embed"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self._log(f"fitting the {self._head_description()} head")
-        self._fit_head(z, xm, y)
+        try:
+            self._fit_head(z, xm, y)
+        finally:
+            del self._warm
         self.timings_["head"] = time.perf_counter() - t0
         self.timings_["total"] = time.perf_counter() - t_start
         self._log(f"head done in {self.timings_['head']:.1f} s; total {self.timings_['total']:.1f} s")
@@ -154,6 +183,50 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         xm = self._to_model_input(self._validate_predict_input(x))
         rec = call_in_chunks(self.autoencoder_, xm)
         return -float(np.mean((rec - xm) ** 2))
+
+    # --------------------------------------------------------- persistence
+    def save(self, path, *, overwrite=False):
+        """Save the fitted estimator to the folder ``path``; reload with :func:`kdc.load`.
+
+        Keras parts are written as ``.keras`` files, scikit-learn parts with
+        joblib, parameters and a format version in ``kdc_model.json``. The
+        write is atomic: a failed save leaves an earlier one intact.
+
+        Args:
+            path: str or path-like, the folder.
+            overwrite: bool, replace an earlier kdc save at ``path``.
+
+        Returns:
+            ``pathlib.Path`` of the folder.
+        """
+        from kdc import saving
+
+        return saving.save(self, path, overwrite=overwrite)
+
+    def export(self, path, *, overwrite=False, verbose=None):
+        """Export a TF SavedModel for TF Serving (see :func:`kdc.serving.export`)."""
+        from kdc import serving
+
+        return serving.export(self, path, overwrite=overwrite, verbose=verbose)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be self.__dict__ itself: copy
+        for name in self._derived_attributes():
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "autoencoder_" in self.__dict__:
+            self._restore_links()
+
+    def _derived_attributes(self):
+        """Fitted attributes rebuilt from the others after loading (not saved)."""
+        return ("encoder_",)
+
+    def _restore_links(self):
+        """Re-create the derived attributes of a loaded (or unpickled) estimator."""
+        self.encoder_ = self.autoencoder_.encoder
 
     # ------------------------------------------------------------- helpers
     def _head_description(self):
@@ -200,9 +273,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.scale_, self.offset_ = _fit_scaling(flat, self.scale)
         return self._apply_scaling(x)
 
-    def _validate_predict_input(self, x):
-        check_is_fitted(self, "labels_")
-        x = check_array(x, "x", min_samples=1)
+    def _validate_predict_input(self, x, fitted=True):
+        if fitted:
+            check_is_fitted(self, "labels_")
+        x = check_array(x, "x", min_samples=1 if fitted else 2)
         n_features = int(np.prod(x.shape[1:]))
         if n_features != self.n_features_in_:
             raise ValueError(
@@ -212,6 +286,25 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input)."
             )
         return self._apply_scaling(x)
+
+    def _is_warm_start(self, x):
+        """Whether this fit continues from the fitted autoencoder (``warm_start``)."""
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"warm_start must be True or False. Received: "
+                             f"warm_start={self.warm_start!r}")
+        if not (self.warm_start and hasattr(self, "autoencoder_") and hasattr(self, "labels_")):
+            return False
+        return True
+
+    def _load_pretrained(self):
+        """Load ``pretrained`` weights into the freshly built ``autoencoder_``."""
+        architecture = self.autoencoder if isinstance(self.autoencoder, str) else "custom"
+        t0 = time.perf_counter()
+        path, entry = _pretrained.resolve(self.pretrained, architecture)
+        self.autoencoder_(np.zeros((1,) + tuple(self._model_input_shape), dtype="float32"))
+        _pretrained.load_into(self.autoencoder_, path, entry, self.n_features_in_)
+        self.timings_["load_weights"] = time.perf_counter() - t0
+        self._log(f"loaded pretrained weights {path.name}")
 
     def _apply_scaling(self, x):
         flat = x.reshape(x.shape[0], -1)

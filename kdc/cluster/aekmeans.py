@@ -7,9 +7,24 @@ from kdc._validation import check_int
 from kdc.cluster._base import BaseDeepClusterer
 
 
+def squared_distances(z, centers):
+    """Squared euclidean distances (n, k) from rows of ``z`` to ``centers``, in float64.
+
+    Computed from the differences (not the |z|^2 - 2 z.c + |c|^2 expansion),
+    the same way the exported SavedModel computes them, so nearest-centre
+    labels agree exactly between ``predict`` and TF Serving.
+    """
+    centers = np.asarray(centers, dtype="float64")[None, :, :]
+    out = np.empty((z.shape[0], centers.shape[1]), dtype="float64")
+    step = max(1, 2**22 // max(centers.size, 1))  # bound the (rows, k, d) temporary
+    for i in range(0, z.shape[0], step):
+        out[i:i + step] = ((z[i:i + step, None, :].astype("float64") - centers) ** 2).sum(-1)
+    return out
+
+
 def student_t(z, centers, alpha=1.0):
     """DEC's Student-t soft assignment of rows of ``z`` to ``centers`` (rows sum to 1)."""
-    d2 = ((z[:, None, :].astype("float64") - centers[None, :, :]) ** 2).sum(-1)
+    d2 = squared_distances(z, centers)
     # Work in log space so huge distances do not underflow to an all-zero row.
     logits = -(alpha + 1.0) / 2.0 * np.log1p(d2 / alpha)
     logits -= logits.max(axis=1, keepdims=True)
@@ -46,12 +61,14 @@ class AEKMeans(BaseDeepClusterer):
     def __init__(self, n_clusters=8, *, n_init=20, autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
-                 callbacks=None, scale="auto", random_state=None, verbose=1):
+                 callbacks=None, pretrained=None, warm_start=False, scale="auto",
+                 random_state=None, verbose=1):
         super().__init__(
             n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
+            pretrained=pretrained, warm_start=warm_start, scale=scale,
             random_state=random_state, verbose=verbose)
         self.n_init = n_init
 
@@ -67,7 +84,7 @@ class AEKMeans(BaseDeepClusterer):
         self.inertia_ = float(self.kmeans_.inertia_)
 
     def _predict_head(self, z):
-        return self.kmeans_.predict(z).astype("int64")
+        return np.argmin(squared_distances(z, self.cluster_centers_), axis=1).astype("int64")
 
     def _predict_proba_head(self, z):
         return student_t(z, self.cluster_centers_)

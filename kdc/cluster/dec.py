@@ -213,13 +213,17 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         params = self._check_head_params()
         n = x.shape[0]
         t0 = time.perf_counter()
-        kmeans = KMeans(self.n_clusters, n_init=params["n_init"],
-                        random_state=self._sklearn_seed()).fit(z)
-        self.kmeans_labels_ = kmeans.labels_.astype("int64")
-        self.timings_["kmeans"] = time.perf_counter() - t0
+        centers = getattr(self, "cluster_centers_", None)
+        if not (self._warm and centers is not None and centers.shape == (
+                self.n_clusters, z.shape[1])):
+            kmeans = KMeans(self.n_clusters, n_init=params["n_init"],
+                            random_state=self._sklearn_seed()).fit(z)
+            self.kmeans_labels_ = kmeans.labels_.astype("int64")
+            centers = kmeans.cluster_centers_
+            self.timings_["kmeans"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.model_, ae = self._build_model(params)
-        self.model_.clustering.set_centers(kmeans.cluster_centers_)
+        self.model_.clustering.set_centers(centers)
 
         update = TargetDistributionUpdate(
             x, update_interval=params["update_interval"], batch_size=_PREDICT_BATCH,
@@ -246,6 +250,14 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         t0 = time.perf_counter()
         self.labels_ = self._predict_head(self._embed(x))
         self.timings_["labels"] = time.perf_counter() - t0
+
+    def _derived_attributes(self):
+        return ("encoder_", "model_")
+
+    def _restore_links(self):
+        super()._restore_links()
+        self.model_, _ = self._build_model(self._check_head_params())
+        self.model_.clustering.set_centers(self.cluster_centers_)
 
     def _predict_head(self, z):
         return np.argmax(self._predict_proba_head(z), axis=1).astype("int64")
@@ -318,12 +330,14 @@ class DEC(_SelfTrainingClusterer):
                  precision="auto", autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 scale="auto", random_state=None, verbose=1):
+                 pretrained=None, warm_start=False, scale="auto", random_state=None,
+                 verbose=1):
         super().__init__(
             n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
+            pretrained=pretrained, warm_start=warm_start, scale=scale,
             random_state=random_state, verbose=verbose)
         self.alpha = alpha
         self.update_interval = update_interval
@@ -375,12 +389,14 @@ class IDEC(_SelfTrainingClusterer):
                  precision="auto", autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 scale="auto", random_state=None, verbose=1):
+                 pretrained=None, warm_start=False, scale="auto", random_state=None,
+                 verbose=1):
         super().__init__(
             n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
+            pretrained=pretrained, warm_start=warm_start, scale=scale,
             random_state=random_state, verbose=verbose)
         self.alpha = alpha
         self.gamma = gamma

@@ -53,6 +53,10 @@ class N2D(BaseDeepClusterer):
         manifold_: the fitted manifold learner; ``manifold_embedding_`` its
             output on the training data, shape (n_samples, n_components).
         clusterer_: the fitted clusterer.
+        embedding_: the autoencoder embedding of the training data, shape
+            (n_samples, embedding_dim).
+        serving_map_: None, or after :meth:`export` the Keras network that
+            maps embeddings to manifold coordinates in the SavedModel.
         autoencoder_, encoder_, history_, timings_: as for every estimator.
 
     Example:
@@ -66,12 +70,14 @@ class N2D(BaseDeepClusterer):
                  covariance_type="full", n_init=10, autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
-                 callbacks=None, scale="auto", random_state=None, verbose=1):
+                 callbacks=None, pretrained=None, warm_start=False, scale="auto",
+                 random_state=None, verbose=1):
         super().__init__(
             n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks, scale=scale,
+            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
+            pretrained=pretrained, warm_start=warm_start, scale=scale,
             random_state=random_state, verbose=verbose)
         self.manifold = manifold
         self.n_components = n_components
@@ -119,6 +125,8 @@ class N2D(BaseDeepClusterer):
             random_state=self._sklearn_seed(1), verbose=int(self.verbose >= 2))
 
     def _fit_head(self, z, x, y):
+        self.embedding_ = z
+        self.serving_map_ = None  # fitted by export(), see kdc.serving
         self.manifold_ = self._make_manifold(z)
         self.manifold_embedding_ = fit_transform(self.manifold_, z)
         self.clusterer_ = self._make_clusterer()
