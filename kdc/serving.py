@@ -1,0 +1,317 @@
+"""Export a fitted estimator as a TensorFlow SavedModel for TF Serving.
+
+``export(est, path)`` (or ``est.export(path)``) writes a SavedModel whose
+``serving_default`` signature takes the raw features, float32
+``[None, n_features]`` (scaled inside the graph exactly as the estimator
+scales them), and returns::
+
+    {"cluster": int64 [None], "probabilities": float32 [None, k],
+     "embedding": float32 [None, d]}
+
+Heads in TensorFlow:
+
+- AEKMeans, DEC, IDEC: exact. The nearest centre and the Student-t soft
+  assignment are computed in float64 from the differences, as ``predict``
+  does, so exported clusters equal ``est.predict`` row for row.
+- N2D: UMAP and the Gaussian mixture are not TF ops. The export learns a
+  small Keras network mapping the autoencoder embedding to the fitted UMAP
+  coordinates (a parametric UMAP, trained on ``manifold_embedding_``) and
+  computes the mixture's posterior in TF from its means, precision
+  Cholesky factors and weights. The map is kept as ``est.serving_map_`` (so a
+  saved estimator exports the same graph again); its agreement with
+  ``est.labels_`` on the training rows is logged and written to
+  ``kdc_export.json``.
+
+Serving it: TF Serving loads ``<model_base_path>/<version>/saved_model.pb``,
+so export to e.g. ``serving/kdc/1`` and run
+``tensorflow_model_server --rest_api_port=8501 --model_name=kdc
+--model_base_path=$PWD/serving/kdc``; then POST
+``{"instances": [[...n_features floats...], ...]}`` to
+``http://localhost:8501/v1/models/kdc:predict``.
+"""
+
+import json
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from kdc._fileio import atomic_write, staging_dir, swap_in
+
+EXPORT_INFO = "kdc_export.json"
+# Training budget of the N2D parametric map, in samples seen.
+_MAP_SAMPLES = 1_000_000
+_MAP_MIN_ROWS = 25_600
+SIGNATURE = "serving_default"
+
+__all__ = ["EXPORT_INFO", "SIGNATURE", "export", "fit_parametric_map"]
+
+
+def export(estimator, path, *, overwrite=False, verbose=None):
+    """Write ``estimator`` as a TF SavedModel with a ``serving_default`` signature.
+
+    Args:
+        estimator: a fitted kdc estimator.
+        path: str or path-like, the SavedModel folder (for TF Serving, a
+            version folder such as ``serving/kdc/1``).
+        overwrite: bool, replace an earlier kdc export at ``path``.
+        verbose: None (the estimator's ``verbose``) or an int.
+
+    Returns:
+        ``pathlib.Path`` of the SavedModel folder.
+
+    Raises:
+        FileExistsError: ``path`` holds an export and ``overwrite`` is False.
+        ValueError: ``path`` is a file or a folder kdc did not write, or the
+            N2D clusterer has no TF equivalent (use the default GMM or a
+            clusterer with ``cluster_centers_``).
+    """
+    import tensorflow as tf
+
+    from kdc.saving import _check_target
+
+    check_is_fitted(estimator, "labels_")
+    out = _check_target(path, overwrite, kind="SavedModel export",
+                        is_ours=lambda folder: (folder / EXPORT_INFO).is_file())
+    verbose = estimator.verbose if verbose is None else verbose
+    head, tracked, info = _head(estimator, verbose)
+    scale = None if estimator.scale_ is None else tf.constant(estimator.scale_, tf.float32)
+    offset = None if estimator.offset_ is None else tf.constant(estimator.offset_, tf.float32)
+    model_shape = [-1, *estimator._model_input_shape]
+    encoder = estimator.encoder_
+
+    def serve(x):
+        if scale is not None:
+            x = x * scale + offset
+        z = tf.cast(encoder(tf.reshape(x, model_shape), training=False), tf.float32)
+        cluster, probabilities = head(z)
+        return {"cluster": tf.cast(cluster, tf.int64),
+                "probabilities": tf.cast(probabilities, tf.float32), "embedding": z}
+
+    archive = keras.export.ExportArchive()
+    archive.track(estimator.autoencoder_)
+    for model in tracked:
+        archive.track(model)
+    archive.add_endpoint(SIGNATURE, serve, input_signature=[
+        tf.TensorSpec([None, estimator.n_features_in_], tf.float32, name="x")])
+    from kdc import __version__
+
+    info.update({
+        "format": "kdc.export", "format_version": 1, "kdc_version": __version__,
+        "class": type(estimator).__name__, "signature": SIGNATURE,
+        "inputs": {"x": ["float32", [None, int(estimator.n_features_in_)]]},
+        "outputs": {"cluster": ["int64", [None]],
+                    "probabilities": ["float32", [None, int(_n_outputs(estimator))]],
+                    "embedding": ["float32", [None, _embedding_dim(estimator)]]},
+    })
+    staging = staging_dir(out)
+    try:
+        archive.write_out(os.fspath(staging), verbose=False)
+        atomic_write(staging / EXPORT_INFO, json.dumps(info, indent=1) + "\n")
+        swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if verbose:
+        print(f"[kdc] exported a SavedModel to {out} (signature {SIGNATURE!r})", flush=True)
+    return out
+
+
+def _embedding_dim(est):
+    probe = np.zeros((1, *est._model_input_shape), dtype="float32")
+    return int(est.encoder_(probe, training=False).shape[-1])
+
+
+def _n_outputs(est):
+    centers = getattr(est, "cluster_centers_", None)
+    if centers is not None:
+        return centers.shape[0]
+    return len(getattr(est.clusterer_, "weights_", None) if hasattr(
+        est.clusterer_, "weights_") else est.clusterer_.cluster_centers_)
+
+
+def _head(est, verbose):
+    """(tf function z -> (cluster, probabilities), Keras models to track, info dict)."""
+    from kdc.cluster.n2d import N2D
+
+    if isinstance(est, N2D):
+        return _n2d_head(est, verbose)
+    centers = getattr(est, "cluster_centers_", None)
+    if centers is None:
+        raise ValueError(f"export needs an estimator with cluster_centers_ or an N2D. Received: "
+                         f"{type(est).__name__}")
+    alpha = float(getattr(est, "alpha", 1.0))
+    return (lambda z: _student_t_head(z, centers, alpha)), [], {"head": "student_t"}
+
+
+def _squared_distances(z, centers):
+    import tensorflow as tf
+
+    c = tf.constant(np.asarray(centers, dtype="float64"))
+    return tf.reduce_sum(tf.square(tf.cast(z, tf.float64)[:, None, :] - c[None, :, :]), axis=-1)
+
+
+def _student_t_head(z, centers, alpha):
+    """Nearest centre and DEC's Student-t q, as AEKMeans/DEC ``predict``/``predict_proba``."""
+    import tensorflow as tf
+
+    d2 = _squared_distances(z, centers)
+    logits = -(alpha + 1.0) / 2.0 * tf.math.log1p(d2 / alpha)
+    return tf.argmin(d2, axis=1), tf.nn.softmax(logits, axis=1)
+
+
+def _gmm_terms(gmm):
+    """(L, shift, bias) with log p_k(x) + log w_k = bias_k - |x @ L_k - shift_k|^2 / 2.
+
+    The same terms as scikit-learn's ``_estimate_log_gaussian_prob``, for
+    every ``covariance_type``, as float64 arrays of shapes (k, d, d), (k, d), (k,).
+    """
+    means = np.asarray(gmm.means_, "float64")
+    k, d = means.shape
+    chol = np.asarray(gmm.precisions_cholesky_, "float64")
+    kind = gmm.covariance_type
+    if kind == "full":
+        chol_k = chol
+    elif kind == "tied":
+        chol_k = np.broadcast_to(chol, (k, d, d))
+    elif kind == "diag":
+        chol_k = np.stack([np.diag(c) for c in chol])
+    else:  # spherical
+        chol_k = np.stack([np.eye(d) * c for c in chol])
+    log_det = np.log(np.stack([np.diagonal(c) for c in chol_k])).sum(axis=1)
+    bias = log_det - 0.5 * d * math.log(2 * math.pi) + np.log(np.asarray(gmm.weights_, "float64"))
+    return np.ascontiguousarray(chol_k), np.einsum("kd,kde->ke", means, chol_k), bias
+
+
+def _mixture_logits(m, terms):
+    """Weighted log-likelihoods (n, k) of rows of ``m`` under the mixture ``terms`` (keras.ops)."""
+    chol_k, shift, bias = terms
+    proj = keras.ops.einsum("nd,kde->nke", m, chol_k)
+    return bias[None] - 0.5 * keras.ops.sum(keras.ops.square(proj - shift[None]), axis=-1)
+
+
+def _gmm_head(m, gmm):
+    """A fitted GaussianMixture's predict/predict_proba, in float64 TF ops."""
+    import tensorflow as tf
+
+    terms = [tf.constant(t) for t in _gmm_terms(gmm)]
+    logits = _mixture_logits(tf.cast(m, tf.float64), terms)
+    return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
+
+
+def _n2d_head(est, verbose):
+    from sklearn.mixture import GaussianMixture
+
+    clusterer = est.clusterer_
+    if isinstance(clusterer, GaussianMixture):
+        terms, kind = _gmm_terms(clusterer), "gmm"
+    elif getattr(clusterer, "cluster_centers_", None) is not None:
+        # Nearest centre = the most likely component of unit spherical Gaussians.
+        centers = np.asarray(clusterer.cluster_centers_, "float64")
+        k, d = centers.shape
+        terms, kind = (np.broadcast_to(np.eye(d), (k, d, d)).copy(), centers, np.zeros(k)), "centers"
+    else:
+        raise ValueError(
+            "export of N2D needs a clusterer with a TF equivalent: the default 'gmm' (any "
+            "sklearn GaussianMixture) or one with cluster_centers_ (KMeans). Received: "
+            f"clusterer={type(clusterer).__name__}. Predict with est.predict instead.")
+    if getattr(est, "serving_map_", None) is None:
+        est.serving_map_ = fit_parametric_map(
+            est.embedding_, est.manifold_embedding_, labels=est.labels_, mixture=terms,
+            seed=est._sklearn_seed(2), verbose=verbose)
+    mapper = est.serving_map_
+    constants = None
+
+    def head(z):
+        import tensorflow as tf
+
+        nonlocal constants
+        constants = constants or [tf.constant(t) for t in terms]
+        logits = _mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
+        return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
+
+    from kdc._keras_utils import call_in_chunks
+
+    m = call_in_chunks(mapper, est.embedding_).astype("float64")
+    labels = np.argmax(keras.ops.convert_to_numpy(_mixture_logits(m, terms)), axis=1)
+    agreement = float(np.mean(labels == est.labels_))
+    if verbose:
+        print(f"[kdc] parametric map: exported clusters agree with labels_ on {agreement:.2%} of "
+              "the training rows", flush=True)
+    return head, [mapper], {"head": f"parametric map + {kind}", "train_agreement": agreement}
+
+
+class _MixtureLogits(keras.layers.Layer):
+    """Fixed mixture log-likelihoods of the mapped points (used only to train the map)."""
+
+    def __init__(self, terms, **kwargs):
+        super().__init__(**kwargs)
+        self.terms = [np.asarray(t, "float32") for t in terms]
+
+    def call(self, m):
+        return _mixture_logits(m, [keras.ops.convert_to_tensor(t) for t in self.terms])
+
+
+def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epochs=None,
+                       batch_size=256, verbose=0):
+    """Train a small Keras network mapping embeddings ``z`` to manifold coordinates ``target``.
+
+    A parametric stand-in for UMAP's ``transform`` (as umap-learn's
+    ParametricUMAP, but fitted to an existing embedding by regression): two
+    hidden ReLU layers of 256, targets standardised inside the model. With
+    ``labels`` and ``mixture``, a cross-entropy term through the fixed mixture
+    posterior keeps mapped points inside their cluster, which matters more
+    for serving than the exact coordinates.
+
+    Args:
+        z: array of shape (n_samples, d), the autoencoder embedding.
+        target: array of shape (n_samples, n_components), the fitted
+            manifold coordinates of the same rows.
+        labels: optional int array of shape (n_samples,), the fitted clusters.
+        mixture: optional ``(L, shift, bias)`` terms of the clusterer (see
+            ``_gmm_terms``), needed with ``labels``.
+        seed: int or None.
+        epochs: int or None (about 1,000,000 samples seen, at least 5 epochs;
+            data under 25,600 rows are repeated to make up an epoch).
+        batch_size: int.
+        verbose: 0 silent, else one line when done.
+
+    Returns:
+        A ``keras.Sequential`` model from (d,) to (n_components,).
+    """
+    z = np.asarray(z, "float32")
+    target = np.asarray(target, "float32")
+    mean, std = target.mean(axis=0), target.std(axis=0) + 1e-6
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed) % 2**31)
+    rows = np.arange(z.shape[0])
+    if z.shape[0] < _MAP_MIN_ROWS:  # small data: repeat rows so an epoch has enough steps
+        rows = np.tile(rows, math.ceil(_MAP_MIN_ROWS / z.shape[0]))
+    n = rows.shape[0]
+    epochs = epochs or int(max(math.ceil(_MAP_SAMPLES / n), 5))
+    layers = [keras.layers.Dense(256, activation="relu"),
+              keras.layers.Dense(256, activation="relu"),
+              keras.layers.Dense(target.shape[1])]
+    rescale = keras.layers.Rescaling(std, offset=mean)
+    inputs = keras.Input((z.shape[1],))
+    coords = inputs
+    for layer in layers:
+        coords = layer(coords)
+    outputs, losses, ys = [coords], ["mse"], [((target - mean) / std)[rows]]
+    if labels is not None:
+        outputs.append(_MixtureLogits(mixture)(rescale(coords)))
+        losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        ys.append(np.asarray(labels, "int64")[rows])
+    trainer = keras.Model(inputs, outputs)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-3, decay_steps=epochs * math.ceil(n / batch_size))
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses)
+    history = trainer.fit(z[rows], ys, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    if verbose:
+        print(f"[kdc] parametric map trained for {epochs} epochs, final loss "
+              f"{history.history['loss'][-1]:.4f}", flush=True)
+    # The same layers, then undo the standardisation.
+    return keras.Sequential([keras.Input((z.shape[1],)), *layers, rescale], name="parametric_map")

@@ -1,0 +1,163 @@
+"""est.export: a TF SavedModel that TF Serving can load and that predicts what est predicts."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.exceptions import ConvergenceWarning
+
+import kdc
+from kdc import serving
+from tests.conftest import TINY, make_blobs
+
+_X, _Y = make_blobs(n_samples=270)
+X, Y, X_NEW, Y_NEW = _X[:180], _Y[:180], _X[180:], _Y[180:]  # held-out rows of the same blobs
+
+
+@pytest.fixture(autouse=True)
+def _small_map_budget(monkeypatch):
+    """The N2D parametric map trains on 1,000,000 samples by default; 150,000 do here."""
+    monkeypatch.setattr(serving, "_MAP_SAMPLES", 150_000)
+
+
+def _fit(cls, **extra):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(3, random_state=0, **{**TINY, **extra}).fit(X)
+
+
+@pytest.fixture(scope="module")
+def dec():
+    return _fit(kdc.DEC, max_iter=30, update_interval=10, alpha=2.0)
+
+
+def _serve(path, x):
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    out = fn(x=tf.constant(x, tf.float32))
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _check_exact(est, out, x):
+    assert out["cluster"].dtype == np.int64 and out["cluster"].shape == (len(x),)
+    assert out["probabilities"].dtype == np.float32
+    assert out["embedding"].dtype == np.float32
+    np.testing.assert_array_equal(out["cluster"], est.predict(x))
+    np.testing.assert_allclose(out["probabilities"], est.predict_proba(x), atol=1e-6)
+    np.testing.assert_allclose(out["embedding"], est.transform(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [kdc.AEKMeans, kdc.IDEC])
+def test_exported_heads_are_exact(cls, tmp_path):
+    est = _fit(cls, **({"max_iter": 30, "update_interval": 10} if cls is kdc.IDEC else {}))
+    path = est.export(tmp_path / "kdc" / "1")
+    out = _serve(path, X_NEW)
+    _check_exact(est, out, X_NEW)
+    info = json.loads((path / serving.EXPORT_INFO).read_text())
+    assert info["outputs"]["probabilities"] == ["float32", [None, 3]]
+    assert info["inputs"]["x"] == ["float32", [None, 20]]
+
+
+def test_export_scales_raw_features_inside_the_graph(tmp_path):
+    rng = np.random.default_rng(0)
+    x = (X * 300.0 - 50.0 + rng.normal(size=X.shape)).astype("float32")  # not in [0, 1]
+    est = kdc.AEKMeans(3, scale="standard", random_state=0, **TINY).fit(x)
+    out = _serve(est.export(tmp_path / "m"), x)
+    _check_exact(est, out, x)
+
+
+def test_tf_serving_style_load_in_a_process_without_kdc(dec, tmp_path):
+    """Load as TF Serving would: a process that imports only TensorFlow."""
+    path = dec.export(tmp_path / "kdc" / "1")
+    np.save(tmp_path / "x.npy", X_NEW)
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        model = tf.saved_model.load({str(path)!r})
+        fn = model.signatures["serving_default"]
+        out = fn(x=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))
+        np.save({str(tmp_path / 'clusters.npy')!r}, out["cluster"].numpy())
+        assert not any(m == "kdc" or m.startswith("kdc.") for m in sys.modules), "kdc imported"
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "clusters.npy"), dec.predict(X_NEW))
+    _check_exact(dec, _serve(path, X_NEW), X_NEW)  # alpha=2: Student-t with alpha != 1
+
+
+@pytest.mark.skipif(shutil.which("saved_model_cli") is None, reason="saved_model_cli not on PATH")
+def test_saved_model_cli_lists_the_signature(dec, tmp_path):
+    path = dec.export(tmp_path / "m")
+    result = subprocess.run(["saved_model_cli", "show", "--dir", str(path), "--all"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    assert "signature_def['serving_default']" in text
+    for name in ("inputs['x']", "outputs['cluster']", "outputs['probabilities']",
+                 "outputs['embedding']"):
+        assert name in text
+    assert "DT_INT64" in text and "shape: (-1, 20)" in text
+
+
+def test_n2d_export_matches_predict(tmp_path):
+    est = _fit(kdc.N2D, n_neighbors=10)
+    path = est.export(tmp_path / "m")
+    info = json.loads((path / serving.EXPORT_INFO).read_text())
+    assert info["head"] == "parametric map + gmm"
+    assert info["train_agreement"] >= 0.97
+    out = _serve(path, X_NEW)
+    assert np.mean(out["cluster"] == est.predict(X_NEW)) >= 0.97
+    assert kdc.metrics.cluster_accuracy(Y_NEW, out["cluster"]) >= 0.97
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    # The parametric map is kept, so exporting again (or after save/load) gives the same graph.
+    assert est.serving_map_ is not None
+    again = kdc.load(est.save(tmp_path / "saved"))
+    out2 = _serve(again.export(tmp_path / "m2"), X_NEW)
+    np.testing.assert_array_equal(out2["cluster"], out["cluster"])
+
+
+def test_n2d_with_kmeans_head_exports(tmp_path):
+    est = _fit(kdc.N2D, n_neighbors=10, clusterer=KMeans(3, n_init=3, random_state=0))
+    path = est.export(tmp_path / "m")
+    assert json.loads((path / serving.EXPORT_INFO).read_text())["train_agreement"] >= 0.99
+    assert np.mean(_serve(path, X_NEW)["cluster"] == est.predict(X_NEW)) >= 0.99
+
+
+def test_n2d_without_a_tf_head_is_refused(tmp_path):
+    est = _fit(kdc.N2D, n_neighbors=10,
+               clusterer=SpectralClustering(3, random_state=0, affinity="nearest_neighbors"))
+    with pytest.raises(ValueError, match="clusterer=SpectralClustering"):
+        est.export(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_gmm_head_matches_scikit_learn_for_every_covariance_type():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    m = np.concatenate([rng.normal(c, 0.3 + c / 10, size=(60, 3)) for c in range(3)])
+    for kind in ("full", "tied", "diag", "spherical"):
+        gmm = GaussianMixture(3, covariance_type=kind, random_state=0).fit(m)
+        cluster, proba = serving._gmm_head(m, gmm)
+        np.testing.assert_array_equal(cluster.numpy(), gmm.predict(m))
+        np.testing.assert_allclose(proba.numpy(), gmm.predict_proba(m), atol=1e-8)
+
+
+def test_export_refuses_to_overwrite(dec, tmp_path):
+    path = dec.export(tmp_path / "m")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        dec.export(path)
+    dec.export(path, overwrite=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="does not hold a kdc SavedModel export"):
+        dec.export(tmp_path / "other", overwrite=True)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "keep"
