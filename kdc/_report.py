@@ -1,7 +1,8 @@
 """Run folders of the command line: safe output folders, atomic writes, report rendering.
 
-A run (``kdc fit``, ``kdc demo``) writes ``report.json``, ``report.md`` and
-``labels.npy`` (later also ``model/`` and ``plots/``) into one folder. The
+A run (``kdc fit``, ``kdc demo``) writes ``report.json``, ``report.md``,
+``labels.npy``, ``model/`` and ``plots/*.png`` into one folder (``kdc
+select-k``: the reports and ``plots/select_k.png``). The
 folder is built under a hidden temporary name beside it and renamed into place
 only when every file is written, so a failed or interrupted run never leaves a
 report that points at missing files, and an existing folder that is being
@@ -24,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from kdc._figures import NOTES, PLOTS
 from kdc._fileio import atomic_write, staging_dir, swap_in
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 LABELS = "labels.npy"
+MODEL = "model"
 REPORT_VERSION = 1
 METRIC_NAMES = ("acc", "nmi", "ami", "ari", "purity")
 # Versions recorded in every report (distribution names).
@@ -111,16 +114,17 @@ def save_npy(path, array):
     atomic_write(path, buffer.getvalue())
 
 
-def write_run(out, report, artifacts):
+def write_run(out, report, artifacts, render=None):
     """Write a run folder: artifacts, then ``report.json`` and ``report.md``, then swap it in.
 
     Args:
         out: ``pathlib.Path`` checked by :func:`check_output_dir`.
         report: the JSON-ready report dict; its ``"files"`` entry is filled in.
         artifacts: dict ``{relative name: writer}``; ``writer(path)`` writes
-            that file or folder (e.g. ``"labels.npy"``; later ``"model"`` via
-            ``est.save`` and ``"plots"`` via ``kdc.plot``). Every name must
-            exist when its writer returns, or the run fails.
+            that file or folder (``"labels.npy"``, ``"model"`` via
+            ``est.save``, ``"plots"``). Every name must exist when its writer
+            returns, or the run fails.
+        render: ``report -> Markdown text`` (default :func:`render_markdown`).
 
     Returns:
         ``pathlib.Path`` of the finished folder.
@@ -135,7 +139,7 @@ def write_run(out, report, artifacts):
             if not (staging / name).exists():
                 raise OSError(f"writing {name} produced no file")
         report["files"] = sorted([*artifacts, REPORT_JSON, REPORT_MD])
-        atomic_write(staging / REPORT_MD, render_markdown(report))
+        atomic_write(staging / REPORT_MD, (render or render_markdown)(report))
         atomic_write(staging / REPORT_JSON, dumps(report) + "\n")  # last: marks a complete run
         swap_in(staging, out)
     except BaseException:
@@ -221,25 +225,41 @@ def json_safe(value):
     return repr(value)
 
 
+def header(command, argv):
+    """The first entries of every report: format version, command, command line, time."""
+    return {"kdc_report_version": REPORT_VERSION, "command": command,
+            "command_line": shlex.join(["kdc", *argv]),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def data_summary(source, x, y):
+    """The ``"data"`` entry of a report."""
+    return {"source": source, "n_samples": len(x), "n_features": int(np.prod(x.shape[1:])),
+            "sample_shape": list(x.shape[1:]), "has_labels": y is not None,
+            "n_classes": None if y is None else int(len(np.unique(y)))}
+
+
 def build_report(*, command, argv, source, x, y, method, est, labels, scores, comparison,
-                 timings, warnings):
-    """The report dict of a run (see the module docstring of :mod:`kdc.cli`)."""
+                 timings, warnings, plots=()):
+    """The report dict of a run (see the module docstring of :mod:`kdc.cli`).
+
+    ``plots`` are the file names written into ``plots/``; the report lists
+    them as relative paths (``"plots"``) for report.md to link.
+    """
     sizes = np.unique(labels, return_counts=True)[1]
+    selection = getattr(est, "k_selection_", None)
     return {
-        "kdc_report_version": REPORT_VERSION, "command": command,
-        "command_line": shlex.join(["kdc", *argv]),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data": {"source": source, "n_samples": len(x), "n_features": int(np.prod(x.shape[1:])),
-                 "sample_shape": list(x.shape[1:]), "has_labels": y is not None,
-                 "n_classes": None if y is None else int(len(np.unique(y)))},
+        **header(command, argv), "data": data_summary(source, x, y),
         "method": method,
         "estimator": {"class": type(est).__name__, "params": est.get_params(deep=False)},
         "metrics": scores, "comparison": comparison.to_dict() if comparison else None,
-        "clusters": {"n_requested": est.n_clusters, "n_found": len(sizes),
-                     "sizes": sizes.tolist()},
+        "clusters": {"n_requested": est.n_clusters, "n_used": getattr(est, "n_clusters_", None),
+                     "n_found": len(sizes), "sizes": sizes.tolist(),
+                     "k_selection": None if selection is None else selection.to_dict()},
         "timings": {**timings,
                     **{f"fit.{k}": v for k, v in getattr(est, "timings_", {}).items()}},
         "environment": environment(), "warnings": list(warnings),
+        "plots": [f"{PLOTS}/{name}" for name in plots],
         "files": [],  # filled in by write_run
     }
 
@@ -342,7 +362,41 @@ _FILE_NOTES = {
     REPORT_JSON: "this report, machine-readable",
     REPORT_MD: "this report",
     LABELS: "cluster label of each row, int64 array of shape (n_samples,)",
+    MODEL: "the fitted estimator (est.save): `kdc.load('model')`, `kdc predict --model`, "
+           "`kdc export --model`",
+    PLOTS: "the figures below, PNG",
 }
+
+
+def plots_section(report):
+    """Markdown lines showing the report's plots (relative links), or []."""
+    lines = []
+    for path in report.get("plots") or []:
+        name = path.rsplit("/", 1)[-1]
+        lines += [f"[`{path}`]({path}): {NOTES.get(name, name)}", "", f"![{name}]({path})", ""]
+    return ["## Plots", "", *lines] if lines else []
+
+
+def environment_section(report):
+    """The Markdown table of versions and machine facts."""
+    env = report.get("environment", {})
+    pairs = [(k, v) for k, v in env.get("versions", {}).items()]
+    pairs += [("keras backend", env.get("keras_backend")), ("dtype policy", env.get("dtype_policy"))]
+    pairs += list(env.get("machine", {}).items())
+    return ["## Environment", "", _kv_table(pairs), ""]
+
+
+def files_section(report):
+    """The Markdown list of the files of a run folder."""
+    return ["## Files", "", *[f"- `{f}`: {_FILE_NOTES.get(f, '')}".rstrip(": ")
+                              for f in report.get("files", [])], ""]
+
+
+def k_selection_text(selection):
+    """The table of a stored k selection (``KSelection.to_dict()``), as text."""
+    from kdc.select import KSelection
+
+    return str(KSelection(**selection))
 
 
 def render_markdown(report):
@@ -369,21 +423,21 @@ def render_markdown(report):
         lines += ["No labels: metrics were not computed. Score the labels later with "
                   "`kdc evaluate --labels labels.npy --truth TRUTH`.", ""]
     clusters = report.get("clusters", {})
+    selection = clusters.get("k_selection")
+    asked = (f"k = {selection['k']} chosen by {selection['method']}" if selection else
+             f"{clusters.get('n_requested')} requested")
     lines += ["## Clusters", "", f"{clusters.get('n_found')} clusters found "
-              f"({clusters.get('n_requested')} requested); sizes: "
-              f"{', '.join(str(s) for s in clusters.get('sizes', []))}.", ""]
+              f"({asked}); sizes: {', '.join(str(s) for s in clusters.get('sizes', []))}.", ""]
+    if selection:
+        lines += ["### Choosing k", "", "On the embedding, by `kdc.select.select_k`:", "",
+                  "```", k_selection_text(selection), "```", ""]
+    lines += plots_section(report)
     lines += ["## Timings", "", _kv_table(
         [(k, f"{v:.2f}") for k, v in report.get("timings", {}).items()],
         ("stage", "seconds")), ""]
     lines += ["## Parameters", "", _kv_table(sorted(est.get("params", {}).items()),
                                              ("parameter", "value")), ""]
-    env = report.get("environment", {})
-    pairs = [(k, v) for k, v in env.get("versions", {}).items()]
-    pairs += [("keras backend", env.get("keras_backend")), ("dtype policy", env.get("dtype_policy"))]
-    pairs += list(env.get("machine", {}).items())
-    lines += ["## Environment", "", _kv_table(pairs), ""]
+    lines += environment_section(report)
     if report.get("warnings"):
         lines += ["## Warnings", "", *[f"- {_md(w)}" for w in report["warnings"]], ""]
-    lines += ["## Files", "", *[f"- `{f}`: {_FILE_NOTES.get(f, '')}".rstrip(": ")
-                                for f in report.get("files", [])], ""]
-    return "\n".join(lines)
+    return "\n".join(lines + files_section(report))

@@ -1,10 +1,11 @@
 """The ``kdc`` command line; each subcommand is a thin wrapper over the Python API.
 
-Commands: ``kdc demo``, ``kdc fit``, ``kdc predict``, ``kdc evaluate`` (see
-``kdc COMMAND --help``) and ``kdc --version``. ``main(argv)`` runs them in-process.
+Commands: ``kdc demo``, ``kdc fit``, ``kdc predict``, ``kdc evaluate``, ``kdc
+select-k``, ``kdc export`` (see ``kdc COMMAND --help``) and ``kdc --version``.
+``main(argv)`` runs them in-process.
 
-Every command also takes ``--quiet`` (only errors and the final "report/labels
-written to" line) and ``--debug`` (a traceback with errors).
+Every command also takes ``--quiet`` (only errors and the final "written to"
+or "k =" line) and ``--debug`` (a traceback with errors).
 
 Output: progress lines ``[kdc] ...`` (with seconds per stage), the estimators'
 own ``[kdc]`` lines and Keras progress go to stdout, followed by the metrics
@@ -13,15 +14,18 @@ table; warnings and errors go to stderr. An error is one line,
 
 Exit status: 0 success; 1 the run failed (fitting, writing, a missing
 feature); 2 bad usage or input (unknown option, method or dataset, unreadable
-file, existing output folder, ``--clusters`` < 2, labels that do not match);
-130 interrupted.
+file, existing output folder, ``--clusters`` < 2, a bad ``--range``, labels
+that do not match); 130 interrupted.
 
-Output folders (``fit``, ``demo``) are written under a temporary name and
-renamed into place at the end, so a failed run leaves nothing behind. An
-existing non-empty folder is refused unless it holds a previous kdc run
-(``report.json``) and ``--overwrite`` is given; it is then replaced only after
-the new run has succeeded. ``kdc demo`` replaces a previous *demo* folder
-without ``--overwrite``. Folders kdc did not write are never replaced.
+Run folders (``fit``, ``demo``: ``report.json``, ``report.md``, ``labels.npy``,
+``model/``, ``plots/*.png``; ``select-k --out``: the reports and
+``plots/select_k.png``) are written under a temporary name and renamed into
+place at the end, so a failed run leaves nothing behind. An existing non-empty
+folder is refused unless it holds a previous kdc run (``report.json``) and
+``--overwrite`` is given; it is then replaced only after the new run has
+succeeded. ``kdc demo`` replaces a previous *demo* folder without
+``--overwrite``. ``kdc export`` replaces only an earlier export, and only with
+``--overwrite``. Folders kdc did not write are never replaced.
 """
 
 import argparse
@@ -37,9 +41,16 @@ from pathlib import Path
 import numpy as np
 
 import kdc
-from kdc import _report
+from kdc import _figures, _report
 from kdc import datasets as _datasets
 from kdc import metrics as _metrics
+from kdc._cli_commands import cmd_export, cmd_select_k
+from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, _int_list,
+                             _int_type, _k_range, _keep, _load_data, _model_dir, _one_line,
+                             _Parser)
+from kdc._pretrained import PretrainedWeightsError
+from kdc.select import METHODS as K_METHODS
+from kdc.select import parse_k_range
 
 METHODS = {"aekmeans": "AEKMeans", "dec": "DEC", "idec": "IDEC", "n2d": "N2D"}
 AUTOENCODERS = ("dense", "denoising", "conv")
@@ -47,55 +58,13 @@ DEMO_DATA, DEMO_CLUSTERS, DEMO_SEED, DEMO_OUT = "digits", 10, 0, "kdc-demo"
 QUICK_PARAMS = {"pretrain_epochs": 2, "hidden_dims": (64,), "embedding_dim": 8}
 BASELINE = "k-means (pixels)"
 BASELINE_N_INIT = 10
-_COMMANDS = ("demo", "fit", "predict", "evaluate")
-
-
-class CLIError(Exception):
-    """A failure reported as one line on stderr; ``code`` is the exit status."""
-
-    def __init__(self, message, code=2):
-        super().__init__(message)
-        self.code = code
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises a one-line ``CLIError`` instead of printing usage and exiting."""
-
-    def error(self, message):
-        raise CLIError(f"{message} (see '{self.prog} --help')", 2)
-
-
-# ------------------------------------------------------------------ argument types
-
-def _int_type(minimum, allow_auto=False):
-    def parse(text):
-        if allow_auto and text == "auto":
-            return text
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            extra = " or 'auto'" if allow_auto else ""
-            raise argparse.ArgumentTypeError(
-                f"must be an int >= {minimum}{extra}. Received: {text!r}")
-        return value
-    return parse
-
-
-def _int_list(text):
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be comma-separated ints >= 1, e.g. 500,500,2000. Received: {text!r}")
-    return values
+DEFAULT_K_RANGE = "2:15"
+_COMMANDS = ("demo", "fit", "predict", "evaluate", "select-k", "export")
 
 
 def build_parser():
-    """The ``argparse`` parser of ``kdc`` (subcommands demo, fit, predict, evaluate)."""
+    """The ``argparse`` parser of ``kdc`` (subcommands demo, fit, predict, evaluate,
+    select-k, export)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
                         help="print only errors and the final 'written to' line")
@@ -121,20 +90,33 @@ def build_parser():
 
     fit = sub.add_parser("fit", parents=[common], help="fit an estimator and write a report",
                          description="Fit, evaluate when labels are available and write "
-                         "DIR/report.json, DIR/report.md and DIR/labels.npy.")
+                         "DIR/report.json, DIR/report.md, DIR/labels.npy, DIR/model/ (est.save: "
+                         "for kdc predict, kdc export, kdc.load) and DIR/plots/*.png (embedding, "
+                         "contingency table with labels, decoded centroids for images, "
+                         "training history, k selection with --clusters auto).")
     fit.add_argument("--data", required=True, metavar="NAME_OR_PATH",
                      help=f"dataset name ({', '.join(_datasets.list_datasets())}) or a "
                      ".npz/.npy/.csv file")
     fit.add_argument("--method", required=True, choices=tuple(METHODS), help="the estimator")
-    fit.add_argument("--clusters", required=True, type=_int_type(2), metavar="K",
-                     help="number of clusters, >= 2")
+    fit.add_argument("--clusters", required=True, type=_int_type(2, allow_auto=True),
+                     metavar="K", help="number of clusters, >= 2, or 'auto': chosen after "
+                     "pretraining on the embedding (see --k-range, --k-selection)")
+    fit.add_argument("--k-range", type=_k_range, metavar="START:STOP",
+                     help=f"with --clusters auto: the k scanned, both ends included "
+                     f"(default: {DEFAULT_K_RANGE}, capped below the number of samples)")
+    fit.add_argument("--k-selection", choices=K_METHODS,
+                     help="with --clusters auto: the criterion (default: silhouette)")
     fit.add_argument("--out", required=True, metavar="DIR",
                      help="output folder; must not exist or be empty, unless --overwrite")
-    _add_fit_options(fit)
+    _add_model_options(fit)
+    fit.add_argument("--baseline", action="store_true",
+                     help=f"also run k-means on the raw features (n_init={BASELINE_N_INIT})")
+    _add_run_options(fit, "replace a previous kdc run in --out (after success)")
     fit.set_defaults(func=_cmd_fit)
 
     predict = sub.add_parser("predict", parents=[common], help="label data with a saved model")
-    predict.add_argument("--model", required=True, metavar="DIR", help="folder of est.save")
+    predict.add_argument("--model", required=True, metavar="DIR",
+                         help="folder of est.save, or a kdc fit run folder (its model/)")
     predict.add_argument("--data", required=True, metavar="NAME_OR_PATH")
     predict.add_argument("--data-dir", metavar="DIR", help="where named datasets are looked up")
     predict.add_argument("--out", required=True, metavar="PATH",
@@ -152,26 +134,72 @@ def build_parser():
     evaluate.add_argument("--data-dir", metavar="DIR", help="where named datasets are looked up")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    select = sub.add_parser(
+        "select-k", parents=[common], help="choose the number of clusters",
+        description="Scan a range of k with kdc.select.select_k (k-means restarts for the "
+        "elbow of the inertia and the silhouette, Gaussian mixtures for the BIC), print the "
+        "table and the chosen k. By default the raw features are scanned (fast; a good guide "
+        "for tabular data). --embed first trains the autoencoder kdc fit would use "
+        "(--epochs etc. as for kdc fit) and scans its embedding, the space the clusters are "
+        "found in; --pretrained NAME_OR_PATH embeds with shipped or saved weights instead "
+        "(no training unless --epochs). With --out, writes DIR/report.json, DIR/report.md and "
+        "DIR/plots/select_k.png.")
+    select.add_argument("--data", required=True, metavar="NAME_OR_PATH",
+                        help="dataset name or a .npz/.npy/.csv file")
+    select.add_argument("--range", default=DEFAULT_K_RANGE, type=_k_range, metavar="START:STOP",
+                        help=f"the k scanned, both ends included; at least 3 values, all >= 2 "
+                        f"(default: {DEFAULT_K_RANGE}; START:STOP:STEP also works)")
+    select.add_argument("--method", choices=K_METHODS, default="silhouette",
+                        help="the criterion: silhouette (default), elbow, bic or all (the "
+                        "median of the three choices); bic and all fit full-covariance "
+                        "Gaussian mixtures, slow on many features")
+    select.add_argument("--n-init", type=_int_type(1), default=10, metavar="N",
+                        help="k-means / Gaussian-mixture restarts per k (default: 10)")
+    select.add_argument("--embed", action="store_true",
+                        help="scan the embedding of a freshly trained autoencoder")
+    _add_model_options(select)
+    select.add_argument("--out", metavar="DIR", help="also write a report folder")
+    _add_run_options(select, "replace a previous kdc run in --out (after success)")
+    select.set_defaults(func=cmd_select_k)
+
+    export = sub.add_parser(
+        "export", parents=[common], help="export a saved model for TF Serving",
+        description="Load a model saved by est.save (or kdc fit's DIR/model) and write a "
+        "TensorFlow SavedModel with signature serving_default: float32 [None, n_features] -> "
+        "cluster, probabilities, embedding. For TF Serving, export to a version folder such "
+        "as serving/kdc/1.")
+    export.add_argument("--model", required=True, metavar="DIR",
+                        help="folder of est.save, or a kdc fit run folder (its model/)")
+    export.add_argument("--out", required=True, metavar="DIR", help="the SavedModel folder")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier kdc export in --out (after success)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 
-def _add_fit_options(p):
+def _add_model_options(p):
     p.add_argument("--epochs", type=_int_type(0, allow_auto=True), metavar="N",
-                   help="autoencoder pretraining epochs (default: the estimator's, 'auto')")
+                   help="autoencoder pretraining epochs (default: the estimator's, 'auto'; "
+                   "with --pretrained: none)")
     p.add_argument("--batch-size", type=_int_type(1), metavar="N",
                    help="pretraining batch size (default: the estimator's)")
-    p.add_argument("--seed", type=_int_type(0), default=0, metavar="N",
-                   help="random_state (default: 0)")
     p.add_argument("--autoencoder", choices=AUTOENCODERS, help="default: dense")
     p.add_argument("--hidden-dims", type=_int_list, metavar="500,500,2000",
                    help="hidden layer sizes of the dense encoder")
     p.add_argument("--embedding-dim", type=_int_type(1), metavar="D",
                    help="size of the embedding that is clustered")
-    p.add_argument("--baseline", action="store_true",
-                   help=f"also run k-means on the raw features (n_init={BASELINE_N_INIT})")
+    p.add_argument("--pretrained", metavar="NAME_OR_PATH",
+                   help="start from pretrained autoencoder weights: a shipped name (see "
+                   "weights/manifest.json) or a .weights.h5 file; the architecture options "
+                   "must match them")
+
+
+def _add_run_options(p, overwrite_help):
+    p.add_argument("--seed", type=_int_type(0), default=0, metavar="N",
+                   help="random_state (default: 0)")
     p.add_argument("--data-dir", metavar="DIR", help="where named datasets are looked up")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a previous kdc run in --out (after success)")
+    p.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
 def _version_string():
@@ -183,30 +211,6 @@ def _version_string():
 
 
 # ------------------------------------------------------------------ helpers
-
-class _Console:
-    """Progress lines on stdout unless quiet."""
-
-    def __init__(self, quiet):
-        self.quiet = quiet
-
-    def say(self, message):
-        if not self.quiet:
-            print(f"[kdc] {message}", flush=True)
-
-    def show(self, text):
-        if not self.quiet:
-            print(text, flush=True)
-
-    @contextlib.contextmanager
-    def stage(self, start, done, timings, key):
-        """Print ``start``, run the block, print ``done`` with the seconds, record them."""
-        self.say(start)
-        t0 = time.perf_counter()
-        yield
-        timings[key] = time.perf_counter() - t0
-        self.say(f"{done} in {timings[key]:.1f} s")
-
 
 def _find_class(method):
     """The estimator class of ``method`` or None; imported lazily (kdc.cluster.dec is new)."""
@@ -227,33 +231,6 @@ def _estimator_class(method):
                        f"(kdc.{METHODS[method]} is missing). Choose one of: "
                        f"{', '.join(m for m in METHODS if _find_class(m))}.", 2)
     return cls
-
-
-def _load_data(source, data_dir, console):
-    """``kdc.datasets.load`` with its errors as one-line CLIErrors (2: bad input, 1: download)."""
-    try:
-        return _datasets.load(source, data_dir, verbose=0 if console.quiet else 1)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        raise CLIError(f"cannot load data {source!r}: {_one_line(exc)}", 2) from exc
-    except OSError as exc:
-        raise CLIError(f"cannot load data {source!r}: {_one_line(exc)}", 1) from exc
-
-
-def _one_line(exc, with_type=False):
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    plain = isinstance(exc, ValueError) and not with_type
-    return text if plain else f"{type(exc).__name__}: {text}"
-
-
-@contextlib.contextmanager
-def _errors_as(prefix, code, catch=Exception, with_type=False):
-    """Turn ``catch`` exceptions raised in the block into a one-line CLIError."""
-    try:
-        yield
-    except CLIError:
-        raise
-    except catch as exc:
-        raise CLIError(f"{prefix}: {_one_line(exc, with_type)}", code) from exc
 
 
 def _is_file_arg(text):
@@ -285,15 +262,36 @@ def _cmd_demo(args):
 
 def _cmd_fit(args):
     _estimator_class(args.method)  # fail before any work when the method is missing
-    out = _report.check_output_dir(args.out, overwrite=args.overwrite,
-                                   keep=[args.data] if Path(args.data).exists() else [])
+    auto = args.clusters == "auto"
+    if not auto and (args.k_range or args.k_selection):
+        used = " and ".join(o for o, v in (("--k-range", args.k_range),
+                                           ("--k-selection", args.k_selection)) if v)
+        raise CLIError(f"{used}: only used with --clusters auto. Received: --clusters "
+                       f"{args.clusters}", 2)
+    _check_pretrained(args.pretrained, args.autoencoder)
+    out = _report.check_output_dir(args.out, overwrite=args.overwrite, keep=_keep(args.data))
     params = {"n_clusters": args.clusters, "random_state": args.seed}
-    for option, name in (("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
+    for option, name in (("k_range", "k_range"), ("k_selection", "k_selection"),
+                         ("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
                          ("autoencoder", "autoencoder"), ("hidden_dims", "hidden_dims"),
-                         ("embedding_dim", "embedding_dim")):
+                         ("embedding_dim", "embedding_dim"), ("pretrained", "pretrained")):
         if getattr(args, option) is not None:  # otherwise the estimator's default applies
             params[name] = getattr(args, option)
     return _run(args, args.data, args.data_dir, args.method, params, out, baseline=args.baseline)
+
+
+def _check_k(params, n_samples):
+    """``--clusters`` / ``--k-range`` against the number of samples (CLIError 2)."""
+    if params["n_clusters"] != "auto":
+        if params["n_clusters"] > n_samples:
+            raise CLIError(f"--clusters must be <= the number of samples ({n_samples}). "
+                           f"Received: {params['n_clusters']}", 2)
+        return
+    top = parse_k_range(params["k_range"])[-1] if "k_range" in params else 4
+    if top >= n_samples:
+        what = f"--k-range {params['k_range']}" if "k_range" in params else "--clusters auto"
+        raise CLIError(f"every k of --k-range must be < the number of samples ({n_samples}), "
+                       f"and --clusters auto needs at least 5 samples. Received: {what}", 2)
 
 
 def _run(args, source, data_dir, method, params, out, *, baseline):
@@ -305,18 +303,22 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
     n_samples = len(x)
     console.say(f"{n_samples} samples of shape {tuple(x.shape[1:])}, "
                 + (f"labels with {len(np.unique(y))} classes" if y is not None else "no labels"))
-    if params["n_clusters"] > n_samples:
-        raise CLIError(f"--clusters must be <= the number of samples ({n_samples}). Received: "
-                       f"{params['n_clusters']}", 2)
+    _check_k(params, n_samples)
     est = cls(**params, verbose=0 if args.quiet else 1)
     with warnings.catch_warnings(record=True) as caught:  # the active filters still apply
         settings = ", ".join(f"{k}={v}" for k, v in params.items())
         with console.stage(f"fitting {cls.__name__} ({settings})", "fitted", timings, "fit"):
             with _errors_as(f"fitting {cls.__name__} failed", 1, with_type=True):
-                est.fit(x)
+                try:
+                    est.fit(x)
+                except PretrainedWeightsError as exc:
+                    raise CLIError(f"--pretrained {params.get('pretrained')!r} does not fit: "
+                                   f"{_one_line(exc)}", 2) from exc
     messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    for message in () if args.quiet else messages:
-        print(f"[kdc] warning: {message}", file=sys.stderr, flush=True)
+    selection = getattr(est, "k_selection_", None)
+    if selection is not None:
+        console.show(f"\n{selection}\n")
+    k = params["n_clusters"] if selection is None else selection.k
     labels = np.asarray(est.labels_).astype(np.int64)
     scores = comparison = None
     if y is not None:
@@ -327,34 +329,44 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
                 from sklearn.cluster import KMeans
 
                 t0 = time.perf_counter()
-                km = KMeans(params["n_clusters"], n_init=BASELINE_N_INIT,
+                km = KMeans(k, n_init=BASELINE_N_INIT,
                             random_state=params["random_state"]).fit(x.reshape(n_samples, -1))
                 timings["baseline"] = time.perf_counter() - t0
                 comparison = _metrics.compare(
                     {BASELINE: _metrics.evaluate(y, km.labels_), cls.__name__: scores},
                     metrics=_report.METRIC_NAMES)
+    with console.stage("drawing plots", "drawn", timings, "plots"):
+        figures, problems = _figures.fit_figures(est, x, y, labels)
+    messages += problems
+    for message in () if args.quiet else messages:
+        print(f"[kdc] warning: {message}", file=sys.stderr, flush=True)
     report = _report.build_report(
         command=args.command, argv=args.argv, source=source, x=x, y=y, method=method, est=est,
         labels=labels, scores=scores, comparison=comparison, timings=timings,
-        warnings=messages)
+        warnings=messages, plots=list(figures))
     if scores is not None:
         console.show(f"\n{_report.results_text(report)}\n")
-    with console.stage(f"writing report to '{out}'", "written", {}, "write"):
+    with console.stage(f"writing the model and the report to '{out}'", "written", {}, "write"):
         with _errors_as(f"cannot write the report to '{out}'", 1, OSError):
-            _report.write_run(out, report, _artifacts(est, labels))
+            _report.write_run(out, report, _artifacts(est, labels, figures))
     others = ", ".join(f for f in report["files"] if f != _report.REPORT_MD)
     print(f"report written to {out / _report.REPORT_MD} (with {others})", flush=True)
     return 0
 
 
-def _artifacts(est, labels):
+def _artifacts(est, labels, figures=None):
     """Files of a run folder besides the reports: ``{name: writer(path)}``.
 
-    Hook for later issues: add ``"model": est.save`` once estimators can be
-    saved, and ``"plots": ...`` (a folder of ``kdc.plot`` figures as PNG) once
-    ``kdc.plot`` exists; ``write_run`` lists them in the report.
+    ``labels.npy``; ``model/`` (``est.save``, for ``kdc.load``, ``kdc predict``
+    and ``kdc export``); ``plots/`` with the PNG bytes of ``figures`` (``{file
+    name: bytes}``, from :func:`kdc._figures.fit_figures`) when there are any.
+    ``write_run`` lists them in the report.
     """
-    return {_report.LABELS: lambda path: _report.save_npy(path, labels)}
+    files = {_report.LABELS: lambda path: _report.save_npy(path, labels),
+             _report.MODEL: lambda path: est.save(path)}
+    if figures:
+        files[_figures.PLOTS] = _figures.writer(figures)
+    return files
 
 
 def _cmd_predict(args):
@@ -367,12 +379,11 @@ def _cmd_predict(args):
         raise CLIError(f"--out '{out}' must end in .npy, .csv or .txt.", 2)
     if out.exists() and not args.overwrite:
         raise CLIError(f"--out '{out}' already exists. Pass --overwrite to replace it.", 2)
-    if not Path(args.model).expanduser().is_dir():
-        raise CLIError(f"--model '{args.model}' is not a folder written by est.save.", 2)
+    model = _model_dir(args.model)
     timings = {}
-    with console.stage(f"loading the model in '{args.model}'", "loaded", timings, "model"):
-        with _errors_as(f"cannot load the model in '{args.model}'", 2):
-            est = load(args.model)
+    with console.stage(f"loading the model in '{model}'", "loaded", timings, "model"):
+        with _errors_as(f"cannot load the model in '{model}'", 2):
+            est = load(model)
     with console.stage(f"loading data {args.data!r}", "loaded", timings, "load"):
         x, _ = _load_data(args.data, args.data_dir, console)
     with console.stage(f"predicting {len(x)} samples", "predicted", timings, "predict"):

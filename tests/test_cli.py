@@ -46,16 +46,24 @@ def assert_one_line_error(err, *needles):
         assert needle in lines[0]
 
 
+def tree(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*")
+            if p.is_file()}
+
+
 def staging_leftovers(folder):
     return [p.name for p in Path(folder).iterdir() if p.name.startswith(".")]
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    """blobs.npz (240 x 20, labels of 3 clusters), nolabels.npz (x only), garbage.npy."""
+    """blobs.npz (240 x 20, labels of 3 clusters), blobs4.npz (4 clusters), nolabels.npz
+    (x only), garbage.npy."""
     d = tmp_path_factory.mktemp("data")
     x, y = make_blobs()
     np.savez(d / "blobs.npz", x=x, y=y)
+    np.savez(d / "blobs4.npz", **dict(zip("xy", make_blobs(n_clusters=4))))
     np.savez(d / "nolabels.npz", x=x[:90])
     (d / "garbage.npy").write_bytes(b"this is not a numpy file")
     return d
@@ -75,9 +83,12 @@ def fit_run(data_dir, tmp_path_factory):
 
 # --------------------------------------------------------------------------- fit
 
+FIT_FILES = ["labels.npy", "model", "plots", "report.json", "report.md"]
+
+
 def test_fit_writes_report_json_markdown_and_labels(fit_run, data_dir):
     out, stdout = fit_run
-    assert sorted(p.name for p in out.iterdir()) == ["labels.npy", "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == FIT_FILES
     assert staging_leftovers(out.parent) == []
     report = json.loads((out / "report.json").read_text())
     labels = np.load(out / "labels.npy")
@@ -85,7 +96,7 @@ def test_fit_writes_report_json_markdown_and_labels(fit_run, data_dir):
     assert labels.shape == (240,) and labels.dtype == np.int64
     assert set(np.unique(labels)) <= {0, 1, 2}
     assert report["command"] == "fit" and report["method"] == "aekmeans"
-    assert report["files"] == ["labels.npy", "report.json", "report.md"]
+    assert report["files"] == FIT_FILES
     assert report["data"]["n_samples"] == 240 and report["data"]["n_features"] == 20
     assert 0.0 <= report["metrics"]["acc"] <= 1.0
     assert report["metrics"] == pytest.approx(evaluate(y, labels))  # the labels written
@@ -99,12 +110,31 @@ def test_fit_writes_report_json_markdown_and_labels(fit_run, data_dir):
     assert env["versions"]["kdc"] == kdc.__version__
     assert {"keras", "tensorflow", "numpy", "scikit-learn"} <= set(env["versions"])
     assert env["machine"]["cpu_count"] >= 1 and env["machine"]["python"]
-    assert report["clusters"]["n_requested"] == 3
+    assert report["clusters"]["n_requested"] == report["clusters"]["n_used"] == 3
+    assert report["clusters"]["k_selection"] is None
     assert sum(report["clusters"]["sizes"]) == 240
     md = (out / "report.md").read_text()
     assert f"{report['metrics']['acc']:.3f}" in md and "## Environment" in md
     assert "[kdc] loading data" in stdout and "[kdc] fitted in" in stdout
+    assert "[kdc] drawn in" in stdout and "plots" in report["timings"]
     assert stdout.strip().splitlines()[-1].startswith(f"report written to {out}")
+
+
+def test_fit_run_folder_has_the_model_and_linked_plots(fit_run):
+    out, _ = fit_run
+    report = json.loads((out / "report.json").read_text())
+    # 20 features are not an image: no centroids.png; labels known: a contingency table.
+    assert report["plots"] == ["plots/embedding.png", "plots/contingency.png",
+                               "plots/history.png"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "contingency.png", "embedding.png", "history.png"]
+    for path in report["plots"]:
+        assert (out / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({path})" in (out / "report.md").read_text()  # a relative link
+    est = kdc.load(out / "model")
+    x, _ = make_blobs()
+    assert type(est).__name__ == "AEKMeans" and est.n_clusters_ == 3
+    np.testing.assert_array_equal(est.predict(x), np.load(out / "labels.npy"))
 
 
 def test_fit_refuses_existing_run_then_replaces_it_with_overwrite(fit_run, data_dir, tmp_path,
@@ -123,10 +153,11 @@ def test_fit_refuses_existing_run_then_replaces_it_with_overwrite(fit_run, data_
     code, stdout, err = run(capsys, *args, "--overwrite", "--quiet")
     assert code == 0, err
     assert stdout.strip() == f"report written to {out / 'report.md'} (with labels.npy, " \
-                             "report.json)"
+                             "model, plots, report.json)"
     assert not (out / "marker.txt").exists()
     report = json.loads((out / "report.json").read_text())
     assert report["data"]["has_labels"] is False and report["metrics"] is None
+    assert report["plots"] == ["plots/embedding.png", "plots/history.png"]  # no labels
     assert np.load(out / "labels.npy").shape == (90,)
     assert "No labels" in (out / "report.md").read_text()
     assert staging_leftovers(tmp_path) == []
@@ -136,14 +167,14 @@ def test_failed_fit_keeps_the_existing_folder_and_debug_shows_traceback(fit_run,
                                                                        tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(fit_run[0], out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = tree(out)
     # 20 features are not a square image: the conv autoencoder fails inside fit.
     args = ["fit", "--data", data_dir / "blobs.npz", "--clusters", "3", "--out", out,
             "--overwrite", "--autoencoder", "conv", *TINY_FIT]
     code, _, err = run(capsys, *args, "--quiet")
     assert code == 1
     assert_one_line_error(err, "fitting AEKMeans failed", "conv")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert tree(out) == before
     assert staging_leftovers(tmp_path) == []
     code, _, err = run(capsys, *args, "--quiet", "--debug")
     assert code == 1 and "Traceback" in err and "fitting AEKMeans failed" in err
@@ -189,8 +220,12 @@ def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsy
     assert table["N2D"] == [f"{rows['N2D'][m]:.3f}" for m in ("acc", "nmi", "ami", "ari",
                                                                "purity")]
     assert "ACC vs k-means (pixels)" in (out / "report.md").read_text()  # the full table
+    # 64 features: 8x8 images, so N2D's mean embedding per cluster is decoded too.
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "centroids.png", "contingency.png", "embedding.png", "history.png"]
     assert stdout.strip().splitlines()[-1] == (
-        f"report written to kdc-demo{os.sep}report.md (with labels.npy, report.json)")
+        f"report written to kdc-demo{os.sep}report.md (with labels.npy, model, plots, "
+        "report.json)")
 
 
 def test_demo_refuses_a_folder_of_another_kdc_run(tmp_path, capsys):
@@ -280,6 +315,29 @@ BAD_INPUT = {
                                     "digits"], "same length"),
     "unknown truth dataset": (["evaluate", "--labels", "{data}/labels8.npy", "--truth",
                                "digts"], "'digts'"),
+    "k-range without auto": (["fit", "--data", "digits", "--method", "n2d", "--clusters", "3",
+                              "--k-range", "2:5", "--out", "{tmp}/o"],
+                             "--k-range: only used with --clusters auto"),
+    "bad k-range": (["fit", "--data", "digits", "--method", "n2d", "--clusters", "auto",
+                     "--k-range", "2:3", "--out", "{tmp}/o"], "at least 3 values of k"),
+    "k-range above n": (["fit", "--data", "{data}/nolabels.npz", "--method", "aekmeans",
+                         "--clusters", "auto", "--k-range", "80:90", "--out", "{tmp}/o"],
+                        "< the number of samples (90)"),
+    "unknown pretrained weights": (["fit", "--data", "digits", "--method", "aekmeans",
+                                    "--clusters", "3", "--pretrained", "nosuchset",
+                                    "--out", "{tmp}/o"], "--pretrained: pretrained='nosuchset'"),
+    "range of two values": (["select-k", "--data", "digits", "--range", "5:6"],
+                            "argument --range: must give at least 3 values"),
+    "range from k=1": (["select-k", "--data", "digits", "--range", "1:6"], "k >= 2"),
+    "range not a:b": (["select-k", "--data", "digits", "--range", "5-15"], "START:STOP"),
+    "range above n": (["select-k", "--data", "{data}/nolabels.npz", "--range", "80:95"],
+                      "the data has 90 samples"),
+    "embedding option without --embed": (["select-k", "--data", "digits", "--epochs", "3"],
+                                         "--epochs need --embed or --pretrained"),
+    "select-k into a folder kdc did not write": (["select-k", "--data", "digits", "--out",
+                                                  "{data}"], "kdc only replaces folders"),
+    "export without a model": (["export", "--model", "{tmp}/nomodel", "--out", "{tmp}/o"],
+                               "not a folder written by est.save"),
 }
 
 
@@ -338,6 +396,94 @@ def test_predict_uses_kdc_load(tmp_path, capsys, monkeypatch):
                        "--out", out)
     assert code == 2
     assert_one_line_error(err, "already exists")
+
+
+def test_predict_with_the_saved_model_of_a_fit_run(fit_run, data_dir, tmp_path, capsys):
+    out, _ = fit_run
+    for model in (out, out / "model"):  # the run folder or its model/
+        pred = tmp_path / f"{model.name}.npy"
+        code, stdout, err = run(capsys, "predict", "--model", model, "--data",
+                                data_dir / "blobs.npz", "--out", pred)
+        assert code == 0, err
+        assert f"loading the model in '{out / 'model'}'" in stdout
+        np.testing.assert_array_equal(np.load(pred), np.load(out / "labels.npy"))
+
+
+# --------------------------------------------------------------------------- auto k, pretrained
+
+def test_fit_auto_k_from_pretrained_weights(data_dir, tmp_path, capsys):
+    # Weights of an untrained 20-16-8 autoencoder: the 4 blobs stay apart in its embedding,
+    # and with --pretrained (and no --epochs) nothing is trained.
+    ae = kdc.models.DenseAutoencoder(20, hidden_dims=(16,), embedding_dim=8)
+    ae(np.zeros((1, 20), "float32"))
+    weights = tmp_path / "ae.weights.h5"
+    ae.save_weights(weights)
+    out = tmp_path / "auto"
+    code, stdout, err = run(capsys, "fit", "--data", data_dir / "blobs4.npz", "--method",
+                            "aekmeans", "--clusters", "auto", "--k-range", "2:6", "--out", out,
+                            "--pretrained", weights, "--hidden-dims", "16", "--embedding-dim",
+                            "8")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    clusters = report["clusters"]
+    assert clusters["n_requested"] == "auto" and clusters["n_used"] == clusters["n_found"] == 4
+    assert clusters["k_selection"]["k_values"] == [2, 3, 4, 5, 6]
+    assert clusters["k_selection"]["method"] == "silhouette"
+    assert report["estimator"]["params"]["pretrained"] == str(weights)
+    assert report["estimator"]["params"]["k_range"] == "2:6"
+    assert {"fit.load_weights", "fit.select_k"} <= set(report["timings"])
+    assert "fit.pretrain" in report["timings"] and "Epoch" not in stdout  # no training
+    assert "plots/select_k.png" in report["plots"]
+    md = (out / "report.md").read_text()
+    assert "k = 4 chosen by silhouette" in md and "### Choosing k" in md
+    assert "k = 4 (method='silhouette')" in stdout  # the selection table
+
+
+# --------------------------------------------------------------------------- select-k
+
+def test_select_k_prints_the_table_and_writes_a_report(data_dir, tmp_path, capsys):
+    out = tmp_path / "sk"
+    args = ["select-k", "--data", data_dir / "blobs4.npz", "--range", "2:6", "--n-init", "2",
+            "--out", out]
+    code, stdout, err = run(capsys, *args)
+    assert code == 0, err
+    lines = stdout.strip().splitlines()
+    assert lines[-2] == "k = 4 (method 'silhouette', k in 2..6; the data's labels have 4 classes)"
+    assert lines[-1] == f"report written to {out / 'report.md'}"
+    assert "scanning k = 2..6 by silhouette on the features (20 dimensions" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["command"] == "select-k" and report["k"] == 4
+    assert report["selection"]["k_values"] == [2, 3, 4, 5, 6]
+    assert report["space"] == {"kind": "features", "n_dims": 20}
+    assert report["files"] == ["plots", "report.json", "report.md"]
+    assert report["plots"] == ["plots/select_k.png"]
+    assert (out / "plots" / "select_k.png").read_bytes()[:4] == b"\x89PNG"
+    md = (out / "report.md").read_text()
+    assert "k = **4**" in md and "](plots/select_k.png)" in md
+    code, _, err = run(capsys, *args)  # the folder exists now
+    assert code == 2
+    assert_one_line_error(err, "already exists", "--overwrite")
+    code, stdout, err = run(capsys, *args, "--overwrite", "--quiet", "--method", "elbow")
+    assert code == 0, err
+    assert stdout.strip().splitlines()[0].startswith("k = ")  # quiet: only the result lines
+    assert json.loads((out / "report.json").read_text())["selection"]["method"] == "elbow"
+
+
+# --------------------------------------------------------------------------- export
+
+def test_export_a_fit_run_and_refuse_to_replace_it_without_overwrite(fit_run, tmp_path,
+                                                                    capsys):
+    out = tmp_path / "serving" / "1"
+    code, stdout, err = run(capsys, "export", "--model", fit_run[0], "--out", out, "--quiet")
+    assert code == 0, err
+    assert stdout.strip() == f"SavedModel written to {out} (signature 'serving_default')"
+    assert (out / "saved_model.pb").is_file() and (out / "kdc_export.json").is_file()
+    code, _, err = run(capsys, "export", "--model", fit_run[0] / "model", "--out", out)
+    assert code == 2
+    assert_one_line_error(err, "already holds a kdc export", "--overwrite")
+    code, _, err = run(capsys, "export", "--model", fit_run[0], "--out", out, "--overwrite",
+                       "--quiet")
+    assert code == 0, err
 
 
 # --------------------------------------------------------------------------- version

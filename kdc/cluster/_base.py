@@ -14,10 +14,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from kdc import _pretrained
 from kdc._keras_utils import call_in_chunks
-from kdc._validation import check_array, check_choice, check_int, check_n_clusters
+from kdc._validation import _describe, check_array, check_choice, check_int, check_n_clusters
 from kdc.cluster import _autoencoder
+from kdc.select import METHODS as K_SELECTIONS
+from kdc.select import parse_k_range, select_k
 
 SCALINGS = ("auto", "minmax", "standard", "none")
+# The k scanned by n_clusters="auto" when k_range is None (capped below n_samples).
+DEFAULT_K_RANGE = range(2, 16)
+# Smaller embeddings are scanned in this process: starting joblib's worker
+# processes takes seconds, longer than the whole scan of a few thousand rows.
+PARALLEL_SELECT_MIN_ROWS = 5000
 
 
 class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -27,7 +34,16 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     :class:`kdc.DEC` and :class:`kdc.IDEC`, which share these arguments.
 
     Args:
-        n_clusters: int >= 2, the number of clusters.
+        n_clusters: int >= 2, the number of clusters, or "auto": after
+            pretraining, :func:`kdc.select.select_k` scans ``k_range`` on the
+            embedding with the ``k_selection`` criterion and the head uses the
+            chosen k (``n_clusters_``; the scan is ``k_selection_``).
+        k_range: the k scanned when ``n_clusters="auto"`` (ignored otherwise):
+            None (2 to 15, capped below n_samples), an iterable of ints or a
+            string "start:stop" with both ends included; at least 3 values,
+            each >= 2 and < n_samples.
+        k_selection: the criterion of ``n_clusters="auto"``: "silhouette"
+            (the default), "elbow", "bic" or "all" (see ``select_k``).
         autoencoder: "dense" (d-500-500-2000-10 by default), "denoising"
             (the same, trained on corrupted inputs), "conv" (for images) or a
             Keras autoencoder with ``encoder`` and ``decoder`` attributes,
@@ -71,11 +87,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             the head's own progress output.
     """
 
-    def __init__(self, n_clusters=8, *, autoencoder="dense", hidden_dims=(500, 500, 2000),
+    def __init__(self, n_clusters=8, *, k_range=None, k_selection="silhouette",
+                 autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
                  pretrained=None, warm_start=False, scale="auto", random_state=None, verbose=1):
         self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.k_selection = k_selection
         self.autoencoder = autoencoder
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
@@ -108,24 +127,31 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 report ACC/NMI while training).
 
         Returns:
-            self, with ``labels_``, ``history_``, ``timings_``, ``encoder_``,
-            ``autoencoder_`` and ``n_features_in_`` set.
+            self, with ``labels_``, ``n_clusters_`` (the k used; N2D: the
+            clusters found), ``k_selection_`` (the ``KSelection`` of
+            ``n_clusters="auto"``, else None), ``history_``, ``timings_``,
+            ``encoder_``, ``autoencoder_`` and ``n_features_in_`` set.
         """
         t_start = time.perf_counter()
         warm = self._is_warm_start(x)
         x = self._validate_predict_input(x, fitted=False) if warm else self._validate_fit_input(x)
         seed = self._seed_everything()
         self.timings_ = {}
+        clusters = (f"n_clusters={self.n_clusters!r} (k by {self.k_selection})"
+                    if isinstance(self.n_clusters, str) else f"{self.n_clusters} clusters")
         self._log(f"{type(self).__name__}: {x.shape[0]} samples, {self.n_features_in_} "
-                  f"features, {self.n_clusters} clusters")
+                  f"features, {clusters}")
         if warm:
-            check_n_clusters(self.n_clusters, x.shape[0])
+            self._check_n_clusters(x.shape[0])
             self._log("warm start: continuing from the fitted autoencoder")
         else:
             self.autoencoder_, model_shape = _autoencoder.build_autoencoder(
                 self.autoencoder, self.input_shape_, self.hidden_dims, self.embedding_dim,
                 self.autoencoder_params, seed=seed)
             self._model_input_shape = model_shape
+            # Build it now: pretraining may be skipped (0 epochs), and an unbuilt
+            # model cannot be saved or exported.
+            self.autoencoder_(np.zeros((1,) + tuple(model_shape), dtype="float32"))
             if self.pretrained is not None:
                 self._load_pretrained()
         self.encoder_ = self.autoencoder_.encoder
@@ -150,6 +176,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         t0 = time.perf_counter()
         z = self._embed(xm)
         self.timings_["embed"] = time.perf_counter() - t0
+        self._choose_k(z)
         t0 = time.perf_counter()
         self._log(f"fitting the {self._head_description()} head")
         try:
@@ -232,6 +259,47 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _head_description(self):
         return type(self).__name__
 
+    def _check_n_clusters(self, n_samples):
+        """Validate ``n_clusters`` (with "auto": ``k_selection`` and ``k_range``).
+
+        Returns:
+            None for a fixed k, else the list of k to scan.
+        """
+        if not isinstance(self.n_clusters, str):
+            check_n_clusters(self.n_clusters, n_samples)
+            return None
+        if self.n_clusters != "auto":
+            raise ValueError("n_clusters must be an int >= 2 or 'auto' (chosen by k_selection "
+                             f"over k_range). Received: n_clusters={_describe(self.n_clusters)}")
+        check_choice(self.k_selection, "k_selection", K_SELECTIONS)
+        if self.k_range is not None:
+            return parse_k_range(self.k_range, n_samples)
+        values = [k for k in DEFAULT_K_RANGE if k < n_samples]
+        if len(values) < 3:
+            raise ValueError(
+                "n_clusters='auto' needs at least 5 samples to scan k (the default k_range is "
+                f"2 to 15, capped below n_samples). Received: x with {n_samples} samples")
+        return values
+
+    def _choose_k(self, z):
+        """Set ``_k`` (read by the heads), ``n_clusters_`` and ``k_selection_`` from ``z``."""
+        k_values = self._check_n_clusters(z.shape[0])
+        self.k_selection_ = None
+        if k_values is None:
+            self._k = int(self.n_clusters)
+        else:
+            t0 = time.perf_counter()
+            self._log(f"choosing k in {k_values[0]}..{k_values[-1]} by {self.k_selection} "
+                      "on the embedding")
+            n_jobs = -1 if z.shape[0] >= PARALLEL_SELECT_MIN_ROWS else None
+            self.k_selection_ = select_k(z, k_values, method=self.k_selection, n_jobs=n_jobs,
+                                         random_state=self._sklearn_seed(2))
+            self.timings_["select_k"] = time.perf_counter() - t0
+            self._k = int(self.k_selection_.k)
+            self._log(f"chose k={self._k} in {self.timings_['select_k']:.1f} s "
+                      f"({', '.join(f'{m}: {k}' for m, k in self.k_selection_.best_k.items())})")
+        self.n_clusters_ = self._k
+
     def _fit_head(self, z, x, y):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -266,7 +334,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_fit_input(self, x):
         check_choice(self.scale, "scale", SCALINGS)
         x = check_array(x, "x", min_samples=2)
-        check_n_clusters(self.n_clusters, x.shape[0])
+        self._check_n_clusters(x.shape[0])
         self.input_shape_ = tuple(x.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
         flat = x.reshape(x.shape[0], -1)
@@ -301,7 +369,6 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         architecture = self.autoencoder if isinstance(self.autoencoder, str) else "custom"
         t0 = time.perf_counter()
         path, entry = _pretrained.resolve(self.pretrained, architecture)
-        self.autoencoder_(np.zeros((1,) + tuple(self._model_input_shape), dtype="float32"))
         _pretrained.load_into(self.autoencoder_, path, entry, self.n_features_in_)
         self.timings_["load_weights"] = time.perf_counter() - t0
         self._log(f"loaded pretrained weights {path.name}")

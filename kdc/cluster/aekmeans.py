@@ -41,7 +41,7 @@ class AEKMeans(BaseDeepClusterer):
     to the same centres (its argmax is ``predict``).
 
     Args:
-        n_clusters: int >= 2.
+        n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         n_init: int, k-means restarts (the best inertia is kept).
         **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
@@ -50,6 +50,9 @@ class AEKMeans(BaseDeepClusterer):
         cluster_centers_: ndarray of shape (n_clusters, embedding_dim), in
             embedding space.
         kmeans_: the fitted ``sklearn.cluster.KMeans``.
+        n_clusters_: int, the k used; ``k_selection_`` the
+            :class:`kdc.select.KSelection` that chose it (``n_clusters="auto"``)
+            or None.
         autoencoder_, encoder_: the trained Keras models.
         history_, timings_: training history and seconds per stage.
 
@@ -58,13 +61,15 @@ class AEKMeans(BaseDeepClusterer):
         >>> est.labels_[:5], est.predict(x_new)
     """
 
-    def __init__(self, n_clusters=8, *, n_init=20, autoencoder="dense",
+    def __init__(self, n_clusters=8, *, n_init=20, k_range=None, k_selection="silhouette",
+                 autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
                  callbacks=None, pretrained=None, warm_start=False, scale="auto",
                  random_state=None, verbose=1):
         super().__init__(
-            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            n_clusters, k_range=k_range, k_selection=k_selection,
+            autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
@@ -77,7 +82,7 @@ class AEKMeans(BaseDeepClusterer):
 
     def _fit_head(self, z, x, y):
         n_init = check_int(self.n_init, "n_init", minimum=1)
-        self.kmeans_ = KMeans(self.n_clusters, n_init=n_init,
+        self.kmeans_ = KMeans(self._k, n_init=n_init,
                               random_state=self._sklearn_seed()).fit(z)
         self.cluster_centers_ = self.kmeans_.cluster_centers_.astype("float32")
         self.labels_ = self.kmeans_.labels_.astype("int64")

@@ -215,8 +215,8 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         t0 = time.perf_counter()
         centers = getattr(self, "cluster_centers_", None)
         if not (self._warm and centers is not None and centers.shape == (
-                self.n_clusters, z.shape[1])):
-            kmeans = KMeans(self.n_clusters, n_init=params["n_init"],
+                self._k, z.shape[1])):
+            kmeans = KMeans(self._k, n_init=params["n_init"],
                             random_state=self._sklearn_seed()).fit(z)
             self.kmeans_labels_ = kmeans.labels_.astype("int64")
             centers = kmeans.cluster_centers_
@@ -279,7 +279,7 @@ class DEC(_SelfTrainingClusterer):
     fine-tuned encoder and the learnt centres.
 
     Args:
-        n_clusters: int >= 2.
+        n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         alpha: float > 0, degrees of freedom of the Student's t kernel.
         update_interval: int >= 1, training steps (batches) between target updates.
         tol: float in [0, 1), stop when fewer than this fraction of labels
@@ -309,6 +309,8 @@ class DEC(_SelfTrainingClusterer):
             in the (fine-tuned) embedding space.
         kmeans_labels_: ndarray of shape (n_samples,), the k-means labels the
             self-training started from.
+        n_clusters_, k_selection_: the k used and, with ``n_clusters="auto"``,
+            the :class:`kdc.select.KSelection` that chose it (else None).
         n_iter_: int, self-training steps done.
         converged_: bool, whether the ``tol`` criterion stopped training.
         model_: the Keras :class:`kdc.models.DEC` model used for self-training.
@@ -327,13 +329,15 @@ class DEC(_SelfTrainingClusterer):
     def __init__(self, n_clusters=8, *, alpha=1.0, update_interval=140, tol=0.001,
                  max_iter=3000, n_init=20, clustering_optimizer="sgd",
                  clustering_learning_rate=None, clustering_batch_size=256,
-                 precision="auto", autoencoder="dense", hidden_dims=(500, 500, 2000),
+                 precision="auto", k_range=None, k_selection="silhouette",
+                 autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
                  pretrained=None, warm_start=False, scale="auto", random_state=None,
                  verbose=1):
         super().__init__(
-            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            n_clusters, k_range=k_range, k_selection=k_selection,
+            autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
@@ -350,7 +354,7 @@ class DEC(_SelfTrainingClusterer):
         self.precision = precision
 
     def _make_model(self, autoencoder, params):
-        return _DECModel(autoencoder.encoder, self.n_clusters, params["alpha"])
+        return _DECModel(autoencoder.encoder, self._k, params["alpha"])
 
 
 class IDEC(_SelfTrainingClusterer):
@@ -362,7 +366,7 @@ class IDEC(_SelfTrainingClusterer):
     preservation) while the clustering loss sharpens the clusters.
 
     Args:
-        n_clusters: int >= 2.
+        n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         gamma: float >= 0, the weight of the clustering loss (0.1 in the paper).
         alpha, update_interval, tol, max_iter, n_init, clustering_batch_size,
         precision: as for :class:`DEC`.
@@ -386,13 +390,15 @@ class IDEC(_SelfTrainingClusterer):
     def __init__(self, n_clusters=8, *, alpha=1.0, gamma=0.1, update_interval=140, tol=0.001,
                  max_iter=3000, n_init=20, clustering_optimizer="adam",
                  clustering_learning_rate=None, clustering_batch_size=256,
-                 precision="auto", autoencoder="dense", hidden_dims=(500, 500, 2000),
+                 precision="auto", k_range=None, k_selection="silhouette",
+                 autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
                  pretrained=None, warm_start=False, scale="auto", random_state=None,
                  verbose=1):
         super().__init__(
-            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            n_clusters, k_range=k_range, k_selection=k_selection,
+            autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
@@ -415,4 +421,4 @@ class IDEC(_SelfTrainingClusterer):
         return params
 
     def _make_model(self, autoencoder, params):
-        return _IDECModel(autoencoder, self.n_clusters, params["alpha"], params["gamma"])
+        return _IDECModel(autoencoder, self._k, params["alpha"], params["gamma"])

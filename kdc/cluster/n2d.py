@@ -37,9 +37,9 @@ class N2D(BaseDeepClusterer):
     clumps), with as many components as clusters.
 
     Args:
-        n_clusters: int >= 2.
+        n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         manifold: "umap" or an object with ``fit_transform`` and ``transform``.
-        n_components: dimension of the UMAP space (default: ``n_clusters``).
+        n_components: dimension of the UMAP space (default: the number of clusters).
         n_neighbors: UMAP's neighbourhood size.
         min_dist: UMAP's minimum distance.
         umap_metric: UMAP's metric in the embedding space.
@@ -53,6 +53,9 @@ class N2D(BaseDeepClusterer):
         manifold_: the fitted manifold learner; ``manifold_embedding_`` its
             output on the training data, shape (n_samples, n_components).
         clusterer_: the fitted clusterer.
+        n_clusters_: int, the clusters found (labels other than -1); with the
+            default GMM, the k used (chosen by ``k_selection`` when
+            ``n_clusters="auto"``, see ``k_selection_``).
         embedding_: the autoencoder embedding of the training data, shape
             (n_samples, embedding_dim).
         serving_map_: None, or after :meth:`export` the Keras network that
@@ -67,13 +70,15 @@ class N2D(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", clusterer="gmm",
-                 covariance_type="full", n_init=10, autoencoder="dense",
+                 covariance_type="full", n_init=10, k_range=None,
+                 k_selection="silhouette", autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
                  callbacks=None, pretrained=None, warm_start=False, scale="auto",
                  random_state=None, verbose=1):
         super().__init__(
-            n_clusters, autoencoder=autoencoder, hidden_dims=hidden_dims,
+            n_clusters, k_range=k_range, k_selection=k_selection,
+            autoencoder=autoencoder, hidden_dims=hidden_dims,
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
@@ -102,7 +107,7 @@ class N2D(BaseDeepClusterer):
             return clone(self.manifold)
         check_choice(self.manifold, "manifold", ("umap",))
         n_components = check_int(
-            self.n_clusters if self.n_components is None else self.n_components,
+            self._k if self.n_components is None else self.n_components,
             "n_components", minimum=1)
         return make_umap(
             z, n_components=n_components,
@@ -120,7 +125,7 @@ class N2D(BaseDeepClusterer):
             return clone(self.clusterer)
         check_choice(self.clusterer, "clusterer", ("gmm",))
         return GaussianMixture(
-            self.n_clusters, covariance_type=self.covariance_type,
+            self._k, covariance_type=self.covariance_type,
             n_init=check_int(self.n_init, "n_init", minimum=1),
             random_state=self._sklearn_seed(1), verbose=int(self.verbose >= 2))
 
@@ -157,4 +162,4 @@ class N2D(BaseDeepClusterer):
         if self._knn is not None:
             return self._knn.predict_proba(m)
         labels = np.asarray(self.clusterer_.predict(m))
-        return np.eye(self.n_clusters)[labels]
+        return np.eye(self._k)[labels]
