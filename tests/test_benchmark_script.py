@@ -1,0 +1,103 @@
+"""scripts/benchmark.py: one cheap run writes the JSON/Markdown report; FLOP counting."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_kdc_bench_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load("benchmark")
+
+
+def test_flops_per_sample_tiny_architecture(bench):
+    flops = bench._machine.autoencoder_flops_per_sample
+    # 4-3-2-3-4: dense layers 4x3, 3x2, 2x3, 3x4 -> 2 * (12 + 6 + 6 + 12) = 72 forward
+    assert flops(4, hidden_dims=(3,), embedding_dim=2, training=False) == 72
+    assert flops(4, hidden_dims=(3,), embedding_dim=2) == 3 * 72
+    # the default 784-500-500-2000-10 autoencoder:
+    # 2 * 2 * (784*500 + 500*500 + 500*2000 + 2000*10) = 6,648,000 forward
+    assert flops(784, training=False) == 6_648_000
+    assert flops(784) == 19_944_000
+
+
+def test_peak_rss_sampler_sees_an_allocation(bench):
+    import numpy as np
+
+    with bench._machine.PeakRSS(interval=0.005) as mem:
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        block.sum()
+    del block
+    assert mem.peak_mb - mem.start_mb > 30
+
+
+def _check_report(out, methods, seeds, in_process):
+    data = json.loads((out / "benchmark.json").read_text())
+    assert {"machine", "command", "runs", "summary", "isolation", "notes"} <= set(data)
+    assert data["isolation"] == ("none" if in_process else "process")
+    assert data["machine"]["autoencoder_flops_per_sample"] == {"digits": 3 * 2 * 2 * (
+        64 * 500 + 500 * 500 + 500 * 2000 + 2000 * 10)}
+    runs = data["runs"]
+    assert [(r["method"], r["seed"]) for r in runs] == [(m, s) for m in methods for s in seeds]
+    for r in runs:
+        assert "error" not in r, r.get("error")
+        assert 0.5 < r["acc"] <= 1 and 0 < r["nmi"] <= 1 and -1 <= r["ari"] <= 1
+        assert r["seconds"] > 0 and r["head"] > 0
+        assert r["n"] == 1797 and r["d"] == 64 and r["k"] == 10
+        assert r["method_peak_rss_mb"] >= r["rss_before_mb"] > 0
+        if not in_process:
+            assert r["process_peak_rss_mb"] >= r["method_peak_rss_mb"] * 0.99
+            assert r["import_s"] > 0 and r["process_s"] > r["seconds"]
+    (entry,) = data["summary"]
+    assert entry["runs"] == len(seeds)
+    for key in ("acc", "nmi", "ari", "seconds", "method_peak_rss_mb"):
+        assert key in entry and key + "_std" in entry
+    md = (out / "benchmark.md").read_text()
+    assert "## Results" in md and "## Machine" in md and "k-means on pixels" in md
+    assert "| ACC | NMI | ARI |" in md
+    return data
+
+
+def test_main_in_process_with_probe(bench, tmp_path):
+    out = tmp_path / "bench"
+    rc = bench.main(["--datasets", "digits", "--methods", "kmeans", "--seeds", "0", "1",
+                         "--in-process", "--probe-size", "128", "--probe-repeats", "1",
+                         "--out", str(out)])
+    assert rc == 0
+    data = _check_report(out, ["kmeans"], [0, 1], in_process=True)
+    machine = data["machine"]
+    assert machine["matmul_peak_gflops"]["float32"] > 0
+    assert machine["matmul_peak_gflops"]["bfloat16"] > 0
+    assert machine["matmul"]["float32"]["square"]["shape"] == [128, 128, 128]
+    layers = machine["matmul"]["float32"]["layers"]["64"]["matmuls"]
+    assert [r["shape"] for r in layers][:4] == [[256, 64, 500], [256, 500, 500],
+                                                [256, 500, 2000], [256, 2000, 10]]
+    assert "bfloat16" in (out / "benchmark.md").read_text()
+
+
+def test_main_one_process_per_run(bench, tmp_path):
+    out = tmp_path / "bench"
+    rc = bench.main(["--datasets", "digits", "--methods", "kmeans", "--seeds", "0",
+                         "--no-probe", "--out", str(out)])
+    assert rc == 0
+    data = _check_report(out, ["kmeans"], [0], in_process=False)
+    assert data["machine"]["matmul"] is None
+    assert (out / "logs" / "digits-kmeans-0.log").exists()
+
+
+def test_unknown_method_is_rejected(bench):
+    with pytest.raises(SystemExit):
+        bench.main(["--methods", "no_such_method"])
