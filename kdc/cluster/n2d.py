@@ -46,6 +46,12 @@ class N2D(BaseDeepClusterer):
         clusterer: "gmm" or a scikit-learn clusterer.
         covariance_type: covariance of the default GMM ("full", "diag"...).
         n_init: restarts of the default GMM; the best likelihood is kept.
+        manifold_sample_size: None (fit the manifold and the clusterer on
+            every row), an int >= 10 or a fraction in (0, 1]: fit them on a
+            random sample of that many rows and place the other rows with
+            ``manifold.transform`` (in chunks), as ``predict`` does for new
+            data. UMAP's cost grows with the rows it is fitted on; a sample of
+            20,000-50,000 rows keeps large data sets fast.
         **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
     Attributes:
@@ -70,7 +76,7 @@ class N2D(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", clusterer="gmm",
-                 covariance_type="full", n_init=10, k_range=None,
+                 covariance_type="full", n_init=10, manifold_sample_size=None, k_range=None,
                  k_selection="silhouette", autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
@@ -92,6 +98,7 @@ class N2D(BaseDeepClusterer):
         self.clusterer = clusterer
         self.covariance_type = covariance_type
         self.n_init = n_init
+        self.manifold_sample_size = manifold_sample_size
 
     def _head_description(self):
         m = "UMAP" if isinstance(self.manifold, str) else type(self.manifold).__name__
@@ -132,23 +139,55 @@ class N2D(BaseDeepClusterer):
     def _fit_head(self, z, x, y):
         self.embedding_ = z
         self.serving_map_ = None  # fitted by export(), see kdc.serving
-        self.manifold_ = self._make_manifold(z)
-        self.manifold_embedding_ = fit_transform(self.manifold_, z)
+        sample = self._manifold_sample(z.shape[0])
+        z_fit = z if sample is None else z[sample]
+        self.manifold_ = self._make_manifold(z_fit)
+        m_fit = fit_transform(self.manifold_, z_fit)
         self.clusterer_ = self._make_clusterer()
         if hasattr(self.clusterer_, "fit_predict"):
-            labels = self.clusterer_.fit_predict(self.manifold_embedding_)
+            labels = self.clusterer_.fit_predict(m_fit)
         else:
-            labels = self.clusterer_.fit(self.manifold_embedding_).labels_
-        self.labels_ = np.asarray(labels).astype("int64")
+            labels = self.clusterer_.fit(m_fit).labels_
+        labels = np.asarray(labels).astype("int64")
         self._knn = None
         if not hasattr(self.clusterer_, "predict"):
             # Clusterers that cannot label new points: extend by a k-NN vote.
-            self._knn = KNeighborsClassifier(n_neighbors=min(15, len(labels))).fit(
-                self.manifold_embedding_, self.labels_)
+            self._knn = KNeighborsClassifier(n_neighbors=min(15, len(labels))).fit(m_fit, labels)
+        if sample is None:
+            self.manifold_embedding_, self.labels_ = m_fit, labels
+        else:
+            rest = np.setdiff1d(np.arange(z.shape[0]), sample)
+            self._log(f"placing the other {rest.size} rows with the fitted manifold")
+            m = np.empty((z.shape[0], m_fit.shape[1]), dtype="float32")
+            m[sample], m[rest] = m_fit, self._manifold_transform(z[rest])
+            self.manifold_embedding_ = m
+            self.labels_ = np.empty(z.shape[0], dtype="int64")
+            self.labels_[sample] = labels
+            model = self._knn if self._knn is not None else self.clusterer_
+            self.labels_[rest] = np.asarray(model.predict(m[rest])).astype("int64")
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
 
-    def _manifold_transform(self, z):
-        return np.asarray(self.manifold_.transform(z), dtype="float32")
+    def _manifold_sample(self, n):
+        """Sorted indices of the rows the manifold is fitted on, or None for all rows."""
+        size = self.manifold_sample_size
+        if size is None:
+            return None
+        if isinstance(size, (float, np.floating)) and not isinstance(size, bool):
+            size = check_float(size, "manifold_sample_size", minimum=0.0, maximum=1.0,
+                               exclusive_min=True)
+            size = max(int(round(size * n)), min(n, 10))
+        else:
+            size = check_int(size, "manifold_sample_size", minimum=10)
+        if size >= n:
+            return None
+        rng = np.random.default_rng(self._sklearn_seed(3))
+        return np.sort(rng.choice(n, size, replace=False))
+
+    def _manifold_transform(self, z, chunk=20_000):
+        """``manifold_.transform`` in chunks (UMAP's transform holds a graph per call)."""
+        parts = [np.asarray(self.manifold_.transform(z[i:i + chunk]), dtype="float32")
+                 for i in range(0, z.shape[0], chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), "float32")
 
     def _predict_head(self, z):
         m = self._manifold_transform(z)

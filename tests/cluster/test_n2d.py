@@ -151,3 +151,32 @@ def test_bad_head_arguments(blobs, kwargs, match):
     x, _ = blobs
     with pytest.raises(ValueError, match=match):
         N2D(3, **{**TINY, "pretrain_epochs": 0}, **kwargs).fit(x)
+
+
+class _CountingPCA(PCA):
+    """PCA that records how many rows it was fitted on and transformed."""
+
+    def fit_transform(self, x, y=None):
+        self.fit_rows_ = x.shape[0]
+        return super().fit_transform(x, y)
+
+
+@pytest.mark.parametrize("size, fitted_rows", [(100, 100), (0.25, 60), (10_000, 240)])
+def test_manifold_sample_size_fits_the_head_on_a_sample(blobs, size, fitted_rows):
+    x, y = blobs
+    est = N2D(3, manifold=_CountingPCA(n_components=2), manifold_sample_size=size,
+              random_state=0, **TINY).fit(x)
+    assert est.manifold_.fit_rows_ == fitted_rows
+    assert est.manifold_embedding_.shape == (240, 2) and est.labels_.shape == (240,)
+    # Rows outside the sample are placed by transform, like new data.
+    np.testing.assert_allclose(est.manifold_embedding_, est.manifold_.transform(est.embedding_),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(est.labels_, est.predict(x))
+    assert cluster_accuracy(y, est.labels_) > 0.95
+
+
+@pytest.mark.parametrize("size", [0, 5, 0.0, 1.5, -3, "half"])
+def test_bad_manifold_sample_size(blobs, size):
+    x, _ = blobs
+    with pytest.raises((ValueError, TypeError), match="manifold_sample_size"):
+        N2D(3, manifold=PCA(n_components=2), manifold_sample_size=size, **TINY).fit(x)
