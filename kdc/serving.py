@@ -43,8 +43,9 @@ from kdc._fileio import atomic_write, staging_dir, swap_in
 
 EXPORT_INFO = "kdc_export.json"
 # Training budget of the N2D parametric map, in samples seen.
-_MAP_SAMPLES = 1_000_000
+_MAP_SAMPLES = 2_000_000
 _MAP_MIN_ROWS = 25_600
+_MAP_WIDTH, _MAP_DEPTH = 512, 3
 SIGNATURE = "serving_default"
 
 __all__ = ["EXPORT_INFO", "SIGNATURE", "export", "fit_parametric_map"]
@@ -260,8 +261,8 @@ def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epoch
     """Train a small Keras network mapping embeddings ``z`` to manifold coordinates ``target``.
 
     A parametric stand-in for UMAP's ``transform`` (as umap-learn's
-    ParametricUMAP, but fitted to an existing embedding by regression): two
-    hidden ReLU layers of 256, targets standardised inside the model. With
+    ParametricUMAP, but fitted to an existing embedding by regression): three
+    hidden ReLU layers of 512, targets standardised inside the model. With
     ``labels`` and ``mixture``, a cross-entropy term through the fixed mixture
     posterior keeps mapped points inside their cluster, which matters more
     for serving than the exact coordinates.
@@ -274,7 +275,7 @@ def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epoch
         mixture: optional ``(L, shift, bias)`` terms of the clusterer (see
             ``_gmm_terms``), needed with ``labels``.
         seed: int or None.
-        epochs: int or None (about 1,000,000 samples seen, at least 5 epochs;
+        epochs: int or None (about 2,000,000 samples seen, at least 5 epochs;
             data under 25,600 rows are repeated to make up an epoch).
         batch_size: int.
         verbose: 0 silent, else one line when done.
@@ -292,9 +293,8 @@ def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epoch
         rows = np.tile(rows, math.ceil(_MAP_MIN_ROWS / z.shape[0]))
     n = rows.shape[0]
     epochs = epochs or int(max(math.ceil(_MAP_SAMPLES / n), 5))
-    layers = [keras.layers.Dense(256, activation="relu"),
-              keras.layers.Dense(256, activation="relu"),
-              keras.layers.Dense(target.shape[1])]
+    layers = [keras.layers.Dense(_MAP_WIDTH, activation="relu") for _ in range(_MAP_DEPTH)]
+    layers.append(keras.layers.Dense(target.shape[1]))
     rescale = keras.layers.Rescaling(std, offset=mean)
     inputs = keras.Input((z.shape[1],))
     coords = inputs

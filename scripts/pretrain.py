@@ -19,7 +19,6 @@ Usage:
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -45,14 +44,6 @@ DEFAULT_EPOCHS = {"mnist": 30, "usps": 100, "pendigits": 100}
 ARCHITECTURE = "dense"
 
 
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_model_weights(model, path):
     """Save only the model's weights (a compiled model's save_weights adds Adam's state, 3x)."""
     bare = model.__class__.from_config(model.get_config())
@@ -64,7 +55,7 @@ def save_model_weights(model, path):
 
 
 def file_facts(path):
-    return {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size}
+    return {"file": path.name, "sha256": _pretrained.sha256(path), "bytes": path.stat().st_size}
 
 
 def repack(entry, out_dir):
