@@ -131,13 +131,18 @@ def _is_sparse(x):
     return module.startswith("scipy.sparse") and hasattr(x, "toarray")
 
 
-def check_n_clusters(n_clusters, n_samples=None, name="n_clusters"):
-    """Check that ``n_clusters`` is an int in [2, n_samples] and return it."""
+def check_n_clusters(n_clusters, n_samples=None, name="n_clusters", alternative=""):
+    """Check that ``n_clusters`` is an int in [2, n_samples] and return it.
+
+    ``alternative`` names other accepted values in the message, e.g.
+    ``" or 'auto' (...)"`` for the estimators.
+    """
+    expected = f"{name} must be an int >= 2{alternative}"
     if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, numbers.Integral):
-        raise ValueError(f"{name} must be an int >= 2. Received: {name}={_describe(n_clusters)}")
+        raise ValueError(f"{expected}. Received: {name}={_describe(n_clusters)}")
     n_clusters = int(n_clusters)
     if n_clusters < 2:
-        raise ValueError(f"{name} must be an int >= 2. Received: {name}={n_clusters}")
+        raise ValueError(f"{expected}. Received: {name}={n_clusters}")
     if n_samples is not None and n_clusters > n_samples:
         raise ValueError(
             f"{name} must be <= n_samples={n_samples} (there cannot be more clusters than "

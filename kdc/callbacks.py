@@ -8,6 +8,7 @@ the hard labels stop changing between two updates (the DEC criterion).
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -43,7 +44,11 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
 
     Args:
         x: array of shape (n_samples, ...), the whole training input, in the
-            same order as the indices passed as ``y``.
+            same order as the indices passed as ``y``; or, for data larger
+            than memory, a ``tf.data.Dataset`` yielding batches of that input
+            in that order (the same order on every pass), over which each
+            update makes one streaming ``model.predict`` pass (only Q, of
+            shape (n_samples, n_clusters), is kept).
         update_interval: int >= 1, training batches between updates.
         batch_size: int >= 1, batch size of the prediction pass.
         verbose: 0 (silent) or 1 (a line per update).
@@ -57,22 +62,20 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
 
     def __init__(self, x, update_interval=140, batch_size=256, verbose=0, y_true=None):
         super().__init__()
-        if not hasattr(x, "shape") or len(x.shape) < 2:
+        if not _is_dataset(x) and (not hasattr(x, "shape") or len(x.shape) < 2):
             received = (f"x of shape {tuple(x.shape)}" if hasattr(x, "shape")
                         else f"x of type {type(x).__name__}")
             raise ValueError(
                 "x must be an array (numpy or tensor) of shape (n_samples, ...) with at "
-                f"least 2 dimensions. Received: {received}")
+                f"least 2 dimensions, or a tf.data.Dataset of its batches. Received: {received}")
         self.x = x
+        n_samples = None if _is_dataset(x) else len(x)
         self.update_interval = check_int(update_interval, "update_interval", minimum=1)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.verbose = check_int(verbose, "verbose", minimum=0)
         if y_true is not None:
             y_true = np.asarray(y_true).ravel()
-            if len(y_true) != len(x):
-                raise ValueError(
-                    f"y_true must have one label per sample of x ({len(x)}). "
-                    f"Received: y_true of length {len(y_true)}")
+            _check_y_true(y_true, n_samples)
         self.y_true = y_true
         self.labels = None
         self.history = {}
@@ -121,8 +124,14 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         Returns:
             The fraction of labels changed since the previous update (NaN at the first).
         """
-        q = np.asarray(self.model.predict(self.x, batch_size=self.batch_size, verbose=0),
-                       dtype="float32")
+        dataset = _is_dataset(self.x)  # a dataset is already batched
+        with warnings.catch_warnings():  # the end of a dataset of unknown length
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            q = np.asarray(self.model.predict(
+                self.x, batch_size=None if dataset else self.batch_size, verbose=0),
+                dtype="float32")
+        if self.y_true is not None:
+            _check_y_true(self.y_true, len(q))
         self.model.set_target(target_distribution(q))
         labels = q.argmax(axis=1)
         change = float("nan") if self.labels is None else float(np.mean(labels != self.labels))
@@ -155,6 +164,20 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
             values.append((sums.get(name, 0.0) - self._last_loss_sums.get(name, 0.0)) / steps
                           if steps > 0 and name in sums else math.nan)
         self._last_loss_sums, self._last_step = sums, self._steps_done
+
+
+def _is_dataset(x):
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(x, tf.data.Dataset)
+
+
+def _check_y_true(y_true, n_samples):
+    if n_samples is not None and len(y_true) != n_samples:
+        raise ValueError(
+            f"y_true must have one label per sample of x ({n_samples}). "
+            f"Received: y_true of length {len(y_true)}")
 
 
 class LabelChangeStopping(keras.callbacks.Callback):
@@ -213,8 +236,6 @@ class LabelChangeStopping(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if not self._seen:
-            import warnings
-
             warnings.warn(
                 "LabelChangeStopping saw no 'label_change' in the batch logs: list it after "
                 "kdc.callbacks.TargetDistributionUpdate in callbacks, with an "

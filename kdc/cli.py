@@ -105,7 +105,7 @@ def build_parser():
                      help=f"with --clusters auto: the k scanned, both ends included "
                      f"(default: {DEFAULT_K_RANGE}, capped below the number of samples)")
     fit.add_argument("--k-selection", choices=K_METHODS,
-                     help="with --clusters auto: the criterion (default: silhouette)")
+                     help="with --clusters auto: the criterion (default: elbow)")
     fit.add_argument("--out", required=True, metavar="DIR",
                      help="output folder; must not exist or be empty, unless --overwrite")
     _add_model_options(fit)
@@ -150,8 +150,8 @@ def build_parser():
     select.add_argument("--range", default=DEFAULT_K_RANGE, type=_k_range, metavar="START:STOP",
                         help=f"the k scanned, both ends included; at least 3 values, all >= 2 "
                         f"(default: {DEFAULT_K_RANGE}; START:STOP:STEP also works)")
-    select.add_argument("--method", choices=K_METHODS, default="silhouette",
-                        help="the criterion: silhouette (default), elbow, bic or all (the "
+    select.add_argument("--method", choices=K_METHODS, default="elbow",
+                        help="the criterion: elbow (default), silhouette, bic or all (the "
                         "median of the three choices); bic and all fit full-covariance "
                         "Gaussian mixtures, slow on many features")
     select.add_argument("--n-init", type=_int_type(1), default=10, metavar="N",

@@ -428,15 +428,15 @@ def test_fit_auto_k_from_pretrained_weights(data_dir, tmp_path, capsys):
     clusters = report["clusters"]
     assert clusters["n_requested"] == "auto" and clusters["n_used"] == clusters["n_found"] == 4
     assert clusters["k_selection"]["k_values"] == [2, 3, 4, 5, 6]
-    assert clusters["k_selection"]["method"] == "silhouette"
+    assert clusters["k_selection"]["method"] == "elbow"
     assert report["estimator"]["params"]["pretrained"] == str(weights)
     assert report["estimator"]["params"]["k_range"] == "2:6"
     assert {"fit.load_weights", "fit.select_k"} <= set(report["timings"])
     assert "fit.pretrain" in report["timings"] and "Epoch" not in stdout  # no training
     assert "plots/select_k.png" in report["plots"]
     md = (out / "report.md").read_text()
-    assert "k = 4 chosen by silhouette" in md and "### Choosing k" in md
-    assert "k = 4 (method='silhouette')" in stdout  # the selection table
+    assert "k = 4 chosen by elbow" in md and "### Choosing k" in md
+    assert "k = 4 (method='elbow')" in stdout  # the selection table
 
 
 # --------------------------------------------------------------------------- select-k
@@ -448,9 +448,9 @@ def test_select_k_prints_the_table_and_writes_a_report(data_dir, tmp_path, capsy
     code, stdout, err = run(capsys, *args)
     assert code == 0, err
     lines = stdout.strip().splitlines()
-    assert lines[-2] == "k = 4 (method 'silhouette', k in 2..6; the data's labels have 4 classes)"
+    assert lines[-2] == "k = 4 (method 'elbow', k in 2..6; the data's labels have 4 classes)"
     assert lines[-1] == f"report written to {out / 'report.md'}"
-    assert "scanning k = 2..6 by silhouette on the features (20 dimensions" in stdout
+    assert "scanning k = 2..6 by elbow on the features (20 dimensions" in stdout
     report = json.loads((out / "report.json").read_text())
     assert report["command"] == "select-k" and report["k"] == 4
     assert report["selection"]["k_values"] == [2, 3, 4, 5, 6]

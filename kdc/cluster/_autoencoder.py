@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from kdc._validation import check_choice, check_float, check_int
+from kdc.cluster import _streaming
 from kdc.models.autoencoder import DenoisingAutoencoder, DenseAutoencoder
 from kdc.models.conv_autoencoder import ConvAutoencoder
 
@@ -140,15 +141,27 @@ def make_optimizer(optimizer, learning_rate):
 
 def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callbacks=(),
              verbose=1):
-    """Train ``model`` to reconstruct ``x``; returns (history dict, seconds)."""
+    """Train ``model`` to reconstruct ``x``; returns (history dict, seconds).
+
+    ``x`` is an array, or a stream of :mod:`kdc.cluster._streaming` (memmap,
+    ``.npy`` file, ``tf.data``), trained on through a shuffled ``tf.data``
+    pipeline without loading it whole.
+    """
     model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
                   jit_compile=JIT_COMPILE)
     start = time.perf_counter()
     if epochs == 0:
         return {"loss": []}, 0.0
+    if isinstance(x, _streaming.Stream):
+        # The shuffling seed comes from NumPy's global generator, which
+        # random_state has seeded: repeatable fits, and different runs otherwise.
+        data = x.training_dataset(batch_size, seed=int(np.random.randint(2**31 - 1)))
+        fit_args = dict(x=data, shuffle=False)  # shuffled by the pipeline
+    else:
+        fit_args = dict(x=x, y=x, batch_size=batch_size, shuffle=True)
     history = model.fit(
-        x, x, epochs=epochs, batch_size=batch_size, shuffle=True,
-        callbacks=list(callbacks or ()), verbose=_keras_verbose(verbose),
+        **fit_args, epochs=epochs, callbacks=list(callbacks or ()),
+        verbose=_keras_verbose(verbose),
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (
         time.perf_counter() - start)

@@ -14,14 +14,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from kdc import _pretrained
 from kdc._keras_utils import call_in_chunks
-from kdc._validation import _describe, check_array, check_choice, check_int, check_n_clusters
-from kdc.cluster import _autoencoder
+from kdc._validation import check_array, check_choice, check_int, check_n_clusters
+from kdc.cluster import _autoencoder, _distribute, _streaming
+from kdc.cluster._scaling import fit_scaling
 from kdc.select import METHODS as K_SELECTIONS
 from kdc.select import parse_k_range, select_k
 
 SCALINGS = ("auto", "minmax", "standard", "none")
 # The k scanned by n_clusters="auto" when k_range is None (capped below n_samples).
 DEFAULT_K_RANGE = range(2, 16)
+# How the estimators' n_clusters errors name their other accepted value.
+AUTO_K = " or 'auto' (chosen by k_selection over k_range)"
 # Smaller embeddings are scanned in this process: starting joblib's worker
 # processes takes seconds, longer than the whole scan of a few thousand rows.
 PARALLEL_SELECT_MIN_ROWS = 5000
@@ -42,8 +45,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             None (2 to 15, capped below n_samples), an iterable of ints or a
             string "start:stop" with both ends included; at least 3 values,
             each >= 2 and < n_samples.
-        k_selection: the criterion of ``n_clusters="auto"``: "silhouette"
-            (the default), "elbow", "bic" or "all" (see ``select_k``).
+        k_selection: the criterion of ``n_clusters="auto"``: "elbow" (the
+            default; on the shipped MNIST weights' embedding it chose 10, where
+            silhouette chose 12 and BIC 15), "silhouette", "bic" or "all"
+            (see ``select_k``).
         autoencoder: "dense" (d-500-500-2000-10 by default), "denoising"
             (the same, trained on corrupted inputs), "conv" (for images) or a
             Keras autoencoder with ``encoder`` and ``decoder`` attributes,
@@ -85,13 +90,18 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             machine (it seeds Keras, NumPy and the scikit-learn parts).
         verbose: 0 silent, 1 a line per stage and Keras progress bars, 2 also
             the head's own progress output.
+        distribute: None or a ``tf.distribute.Strategy``: the Keras models
+            are built and compiled in its scope, as they are when ``fit`` is
+            called inside a ``strategy.scope()``; batch sizes are global and must be divisible
+            by ``strategy.num_replicas_in_sync``. Not saved with the estimator.
     """
 
-    def __init__(self, n_clusters=8, *, k_range=None, k_selection="silhouette",
+    def __init__(self, n_clusters=8, *, k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 pretrained=None, warm_start=False, scale="auto", random_state=None, verbose=1):
+                 pretrained=None, warm_start=False, scale="auto", random_state=None, verbose=1,
+                 distribute=None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.k_selection = k_selection
@@ -109,6 +119,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.scale = scale
         self.random_state = random_state
         self.verbose = verbose
+        self.distribute = distribute
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -123,6 +134,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Args:
             x: array-like of shape (n_samples, n_features), or images of shape
                 (n_samples, height, width[, channels]); uint8 is scaled to [0, 1].
+                Data larger than memory is streamed, never copied whole: a
+                ``numpy.memmap``, the path (str or Path) of a ``.npy`` file
+                (opened with ``np.load(mmap_mode="r")``) or a
+                ``tf.data.Dataset`` yielding batches of x (or ``(x,)`` /
+                ``(x, y)`` tuples; x is used), the same rows in the same order
+                on every pass (do not shuffle it: kdc shuffles its training
+                pipeline with a buffer).
             y: ignored by the unsupervised fit (DEC and IDEC use it only to
                 report ACC/NMI while training).
 
@@ -131,7 +149,21 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             clusters found), ``k_selection_`` (the ``KSelection`` of
             ``n_clusters="auto"``, else None), ``history_``, ``timings_``,
             ``encoder_``, ``autoencoder_`` and ``n_features_in_`` set.
+
+        Raises:
+            ValueError: for invalid data or arguments, e.g. a ``batch_size``
+                that the replicas of the distribution strategy cannot share.
         """
+        strategy = _distribute.resolve_strategy(self.distribute)
+        _distribute.check_batch_sizes(strategy, **self._global_batch_sizes())
+        with _distribute.scope(strategy):  # models are built and compiled in the scope
+            return self._fit(x, y)
+
+    def _global_batch_sizes(self):
+        """The batch sizes that a distribution strategy splits across its replicas."""
+        return {"batch_size": check_int(self.batch_size, "batch_size", minimum=1)}
+
+    def _fit(self, x, y):
         t_start = time.perf_counter()
         warm = self._is_warm_start(x)
         x = self._validate_predict_input(x, fitted=False) if warm else self._validate_fit_input(x)
@@ -208,6 +240,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def score(self, x, y=None):
         """Negative mean squared reconstruction error of ``x`` (higher is better)."""
         xm = self._to_model_input(self._validate_predict_input(x))
+        if isinstance(xm, _streaming.Stream):
+            return -xm.mean_squared_error(lambda chunk: call_in_chunks(self.autoencoder_, chunk))
         rec = call_in_chunks(self.autoencoder_, xm)
         return -float(np.mean((rec - xm) ** 2))
 
@@ -244,15 +278,18 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self.__dict__.setdefault("distribute", None)  # not pickled: see _derived_attributes
         if "autoencoder_" in self.__dict__:
             self._restore_links()
 
     def _derived_attributes(self):
-        """Fitted attributes rebuilt from the others after loading (not saved)."""
-        return ("encoder_",)
+        """Fitted attributes rebuilt from the others after loading (not saved); the
+        distribution strategy (bound to this machine's devices) is not saved either."""
+        return ("encoder_", "distribute")
 
     def _restore_links(self):
         """Re-create the derived attributes of a loaded (or unpickled) estimator."""
+        self.__dict__.setdefault("distribute", None)
         self.encoder_ = self.autoencoder_.encoder
 
     # ------------------------------------------------------------- helpers
@@ -265,12 +302,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Returns:
             None for a fixed k, else the list of k to scan.
         """
-        if not isinstance(self.n_clusters, str):
-            check_n_clusters(self.n_clusters, n_samples)
+        if not (isinstance(self.n_clusters, str) and self.n_clusters == "auto"):
+            check_n_clusters(self.n_clusters, n_samples, alternative=AUTO_K)
             return None
-        if self.n_clusters != "auto":
-            raise ValueError("n_clusters must be an int >= 2 or 'auto' (chosen by k_selection "
-                             f"over k_range). Received: n_clusters={_describe(self.n_clusters)}")
         check_choice(self.k_selection, "k_selection", K_SELECTIONS)
         if self.k_range is not None:
             return parse_k_range(self.k_range, n_samples)
@@ -333,6 +367,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _validate_fit_input(self, x):
         check_choice(self.scale, "scale", SCALINGS)
+        stream, x = _streaming.resolve(x, "x")
+        if stream is not None:  # one validation pass; the scaling is fitted chunk by chunk
+            self.scale_, self.offset_ = stream.scan(self.scale, min_samples=2)
+            self._check_n_clusters(stream.n_samples)
+            self.input_shape_ = tuple(stream.sample_shape)
+            self.n_features_in_ = stream.n_features
+            return self._apply_scaling(stream)
         x = check_array(x, "x", min_samples=2)
         self._check_n_clusters(x.shape[0])
         self.input_shape_ = tuple(x.shape[1:])
@@ -344,16 +385,27 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_predict_input(self, x, fitted=True):
         if fitted:
             check_is_fitted(self, "labels_")
+        stream, x = _streaming.resolve(x, "x")
+        if stream is not None:
+            stream.check_sample_shape = self._check_features
+            if stream.sample_shape is not None:
+                self._check_features(stream.sample_shape)
+            if not fitted:  # a warm-start fit: count and check the rows
+                stream.scan(None, min_samples=2)
+            return self._apply_scaling(stream)
         x = check_array(x, "x", min_samples=1 if fitted else 2)
-        n_features = int(np.prod(x.shape[1:]))
+        self._check_features(x.shape[1:])
+        return self._apply_scaling(x)
+
+    def _check_features(self, sample_shape):
+        n_features = int(np.prod(sample_shape))
         if n_features != self.n_features_in_:
             raise ValueError(
                 f"x must have the {self.n_features_in_} features seen in fit (samples of shape "
-                f"{self.input_shape_}). Received: x with samples of shape {tuple(x.shape[1:])} "
+                f"{self.input_shape_}). Received: x with samples of shape {tuple(sample_shape)} "
                 f"(X has {n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input)."
             )
-        return self._apply_scaling(x)
 
     def _is_warm_start(self, x):
         """Whether this fit continues from the fitted autoencoder (``warm_start``)."""
@@ -374,30 +426,24 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._log(f"loaded pretrained weights {path.name}")
 
     def _apply_scaling(self, x):
+        if isinstance(x, _streaming.Stream):  # scaled per chunk or per batch when read
+            return x.configured(scale=self.scale_, offset=self.offset_)
         flat = x.reshape(x.shape[0], -1)
         if self.scale_ is not None:
             flat = (flat * self.scale_ + self.offset_).astype("float32")
         return flat.reshape((x.shape[0],) + self.input_shape_)
 
     def _to_model_input(self, x):
+        if isinstance(x, _streaming.Stream):
+            return x.configured(model_shape=tuple(self._model_input_shape))
         return x.reshape((x.shape[0],) + tuple(self._model_input_shape))
 
     def _embed(self, xm):
+        if isinstance(xm, _streaming.Stream):  # chunk by chunk: only the embedding is kept
+            return xm.map_chunks(lambda chunk: call_in_chunks(self.encoder_, chunk))
         return call_in_chunks(self.encoder_, xm)
 
 
 def _fit_scaling(flat, scale):
     """(scale, offset) arrays such that ``flat * scale + offset`` is the scaled data, or (None, None)."""
-    if scale == "none":
-        return None, None
-    if scale == "standard":
-        mean = flat.mean(axis=0, dtype="float64")
-        std = flat.std(axis=0, dtype="float64")
-        std[std == 0] = 1.0
-        return (1.0 / std).astype("float32"), (-mean / std).astype("float32")
-    lo, hi = float(flat.min()), float(flat.max())
-    if scale == "auto" and lo >= 0.0 and hi <= 1.0:
-        return None, None
-    span = hi - lo if hi > lo else 1.0
-    n = flat.shape[1]
-    return np.full(n, 1.0 / span, "float32"), np.full(n, -lo / span, "float32")
+    return fit_scaling(flat, scale)

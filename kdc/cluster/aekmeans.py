@@ -1,10 +1,24 @@
 """AEKMeans: autoencoder pretraining, then k-means on the embedding."""
 
 import numpy as np
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from kdc._validation import check_int
 from kdc.cluster._base import BaseDeepClusterer
+
+# Above this many rows, k-means (the AEKMeans head and the DEC/IDEC start) is
+# scikit-learn's MiniBatchKMeans: each of KMeans' n_init restarts passes over
+# all rows for up to 300 iterations, MiniBatchKMeans works on small batches.
+MINIBATCH_KMEANS_MIN_ROWS = 200_000
+MINIBATCH_KMEANS_BATCH = 4096
+
+
+def make_kmeans(n_clusters, n_samples, n_init, random_state):
+    """``KMeans``, or ``MiniBatchKMeans`` for more than MINIBATCH_KMEANS_MIN_ROWS rows."""
+    if n_samples > MINIBATCH_KMEANS_MIN_ROWS:
+        return MiniBatchKMeans(n_clusters, n_init=n_init, batch_size=MINIBATCH_KMEANS_BATCH,
+                               random_state=random_state)
+    return KMeans(n_clusters, n_init=n_init, random_state=random_state)
 
 
 def squared_distances(z, centers):
@@ -36,20 +50,23 @@ class AEKMeans(BaseDeepClusterer):
     """Autoencoder + k-means: the classic deep clustering baseline.
 
     Pretrains the autoencoder, then runs scikit-learn's ``KMeans`` with
-    ``n_init`` restarts on the embedding. ``predict`` assigns new rows to the
+    ``n_init`` restarts on the embedding (``MiniBatchKMeans`` above
+    ``MINIBATCH_KMEANS_MIN_ROWS`` = 200,000 rows). ``predict`` assigns new rows to the
     nearest centre; ``predict_proba`` is the Student-t soft assignment of DEC
     to the same centres (its argmax is ``predict``).
 
     Args:
         n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         n_init: int, k-means restarts (the best inertia is kept).
+        distribute: None or a ``tf.distribute.Strategy`` to pretrain under
+            (see :class:`kdc.cluster.BaseDeepClusterer`).
         **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
     Attributes:
         labels_: ndarray of shape (n_samples,).
         cluster_centers_: ndarray of shape (n_clusters, embedding_dim), in
             embedding space.
-        kmeans_: the fitted ``sklearn.cluster.KMeans``.
+        kmeans_: the fitted ``sklearn.cluster.KMeans`` (or ``MiniBatchKMeans``).
         n_clusters_: int, the k used; ``k_selection_`` the
             :class:`kdc.select.KSelection` that chose it (``n_clusters="auto"``)
             or None.
@@ -61,12 +78,12 @@ class AEKMeans(BaseDeepClusterer):
         >>> est.labels_[:5], est.predict(x_new)
     """
 
-    def __init__(self, n_clusters=8, *, n_init=20, k_range=None, k_selection="silhouette",
+    def __init__(self, n_clusters=8, *, n_init=20, k_range=None, k_selection="elbow",
                  autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
                  callbacks=None, pretrained=None, warm_start=False, scale="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -74,7 +91,7 @@ class AEKMeans(BaseDeepClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale,
-            random_state=random_state, verbose=verbose)
+            random_state=random_state, verbose=verbose, distribute=distribute)
         self.n_init = n_init
 
     def _head_description(self):
@@ -82,8 +99,7 @@ class AEKMeans(BaseDeepClusterer):
 
     def _fit_head(self, z, x, y):
         n_init = check_int(self.n_init, "n_init", minimum=1)
-        self.kmeans_ = KMeans(self._k, n_init=n_init,
-                              random_state=self._sklearn_seed()).fit(z)
+        self.kmeans_ = make_kmeans(self._k, z.shape[0], n_init, self._sklearn_seed()).fit(z)
         self.cluster_centers_ = self.kmeans_.cluster_centers_.astype("float32")
         self.labels_ = self.kmeans_.labels_.astype("int64")
         self.inertia_ = float(self.kmeans_.inertia_)

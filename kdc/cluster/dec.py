@@ -13,15 +13,16 @@ import warnings
 
 import keras
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from kdc import metrics
 from kdc._validation import check_choice, check_float, check_int
 from kdc.callbacks import LabelChangeStopping, TargetDistributionUpdate
+from kdc.cluster import _streaming
 from kdc.cluster._autoencoder import _keras_verbose, make_optimizer
 from kdc.cluster._base import BaseDeepClusterer
-from kdc.cluster.aekmeans import student_t
+from kdc.cluster._progress import SelfTrainingProgress as _Progress
+from kdc.cluster.aekmeans import make_kmeans, student_t
 from kdc.models.dec import DEC as _DECModel
 from kdc.models.dec import IDEC as _IDECModel
 
@@ -68,37 +69,6 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-class _Progress(keras.callbacks.Callback):
-    """Stops training after ``max_iter`` steps; logs a line per target update."""
-
-    def __init__(self, update, max_iter, log):
-        super().__init__()
-        self.update, self.max_iter, self.log = update, max_iter, log
-
-    def on_train_begin(self, logs=None):
-        self.steps, self._shown = 0, 0
-        self._show()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        self._show()
-        if self.steps >= self.max_iter:
-            self.model.stop_training = True
-
-    def _show(self):
-        h = self.update.history
-        if len(h["step"]) == self._shown:
-            return
-        self._shown = len(h["step"])
-        change = h["label_change"][-1]
-        line = f"step {h['step'][-1]}/{self.max_iter}: " + (
-            "k-means start" if math.isnan(change) else
-            f"loss {h['loss'][-1]:.4g}, label change {change:.2%}")
-        if "acc" in h:
-            line += f", acc {h['acc'][-1]:.4f}, nmi {h['nmi'][-1]:.4f}"
-        self.log(line)
 
 
 class _SelfTrainingClusterer(BaseDeepClusterer):
@@ -160,8 +130,7 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         self._check_head_params()
         if y is not None:
             y = np.asarray(y).ravel()
-            shape = getattr(x, "shape", None)  # sparse matrices have no len()
-            n = shape[0] if shape else (len(x) if hasattr(x, "__len__") else None)
+            n = _streaming.n_samples_hint(x)  # None for a tf.data.Dataset: checked later
             if n is not None and len(y) != n:
                 raise ValueError(
                     f"y must have one label per sample of x ({n}). "
@@ -209,15 +178,21 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
     def _make_model(self, autoencoder, params):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _global_batch_sizes(self):
+        return {**super()._global_batch_sizes(), "clustering_batch_size": check_int(
+            self.clustering_batch_size, "clustering_batch_size", minimum=1)}
+
     def _fit_head(self, z, x, y):
         params = self._check_head_params()
         n = x.shape[0]
+        if y is not None and len(y) != n:  # a dataset's rows are only known now
+            raise ValueError(f"y must have one label per sample of x ({n}). "
+                             f"Received: y of length {len(y)}")
         t0 = time.perf_counter()
         centers = getattr(self, "cluster_centers_", None)
         if not (self._warm and centers is not None and centers.shape == (
                 self._k, z.shape[1])):
-            kmeans = KMeans(self._k, n_init=params["n_init"],
-                            random_state=self._sklearn_seed()).fit(z)
+            kmeans = make_kmeans(self._k, n, params["n_init"], self._sklearn_seed()).fit(z)
             self.kmeans_labels_ = kmeans.labels_.astype("int64")
             centers = kmeans.cluster_centers_
             self.timings_["kmeans"] = time.perf_counter() - t0
@@ -225,18 +200,26 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         self.model_, ae = self._build_model(params)
         self.model_.clustering.set_centers(centers)
 
+        stream = isinstance(x, _streaming.Stream)
+        # A stream's P is computed in an ordered pass over a tf.data pipeline,
+        # and its training batches carry the row indices that select rows of P.
         update = TargetDistributionUpdate(
-            x, update_interval=params["update_interval"], batch_size=_PREDICT_BATCH,
-            y_true=y)
+            x.predict_dataset(_PREDICT_BATCH) if stream else x,
+            update_interval=params["update_interval"], batch_size=_PREDICT_BATCH, y_true=y)
         stopping = LabelChangeStopping(params["tol"]) if params["tol"] > 0 else None
         progress = _Progress(update, params["max_iter"], self._log)
         steps_per_epoch = math.ceil(n / params["batch_size"])
         with warnings.catch_warnings():
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
+            if stream:  # the shuffling seed comes from NumPy, seeded by random_state
+                data = dict(x=x.training_dataset(params["batch_size"], indices=True,
+                                                 seed=int(np.random.randint(2**31 - 1))),
+                            shuffle=False)
+            else:
+                data = dict(x=x, y=np.arange(n), batch_size=params["batch_size"], shuffle=True)
             self.model_.fit(
-                x, np.arange(n), batch_size=params["batch_size"],
-                epochs=math.ceil(params["max_iter"] / steps_per_epoch), shuffle=True,
+                **data, epochs=math.ceil(params["max_iter"] / steps_per_epoch),
                 callbacks=[c for c in (update, stopping, progress) if c is not None],
                 verbose=_keras_verbose(self.verbose >= 2))
         self.timings_["self_training"] = time.perf_counter() - t0
@@ -252,7 +235,7 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         self.timings_["labels"] = time.perf_counter() - t0
 
     def _derived_attributes(self):
-        return ("encoder_", "model_")
+        return (*super()._derived_attributes(), "model_")
 
     def _restore_links(self):
         super()._restore_links()
@@ -299,6 +282,10 @@ class DEC(_SelfTrainingClusterer):
             policy of the self-training only (pretraining, ``predict`` and
             ``transform`` stay float32; the global policy is restored). The
             clustering layer and the KL loss always compute in float32.
+        distribute: None or a ``tf.distribute.Strategy``: pretraining and
+            self-training run under it; ``batch_size`` and
+            ``clustering_batch_size`` are global (see
+            :class:`kdc.cluster.BaseDeepClusterer`).
         **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
             ``verbose=1`` prints a line per target update (step, loss, label
             change, and ACC/NMI when ``y`` is given); 2 adds Keras progress bars.
@@ -329,12 +316,12 @@ class DEC(_SelfTrainingClusterer):
     def __init__(self, n_clusters=8, *, alpha=1.0, update_interval=140, tol=0.001,
                  max_iter=3000, n_init=20, clustering_optimizer="sgd",
                  clustering_learning_rate=None, clustering_batch_size=256,
-                 precision="auto", k_range=None, k_selection="silhouette",
+                 precision="auto", k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
                  pretrained=None, warm_start=False, scale="auto", random_state=None,
-                 verbose=1):
+                 verbose=1, distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -342,7 +329,7 @@ class DEC(_SelfTrainingClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale,
-            random_state=random_state, verbose=verbose)
+            random_state=random_state, verbose=verbose, distribute=distribute)
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
@@ -369,7 +356,7 @@ class IDEC(_SelfTrainingClusterer):
         n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         gamma: float >= 0, the weight of the clustering loss (0.1 in the paper).
         alpha, update_interval, tol, max_iter, n_init, clustering_batch_size,
-        precision: as for :class:`DEC`.
+        precision, distribute: as for :class:`DEC`.
         clustering_optimizer: as for :class:`DEC`; the default is Adam, as
             in IDEC (the decoder's reconstruction loss trains poorly with
             DEC's SGD).
@@ -390,12 +377,12 @@ class IDEC(_SelfTrainingClusterer):
     def __init__(self, n_clusters=8, *, alpha=1.0, gamma=0.1, update_interval=140, tol=0.001,
                  max_iter=3000, n_init=20, clustering_optimizer="adam",
                  clustering_learning_rate=None, clustering_batch_size=256,
-                 precision="auto", k_range=None, k_selection="silhouette",
+                 precision="auto", k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
                  pretrained=None, warm_start=False, scale="auto", random_state=None,
-                 verbose=1):
+                 verbose=1, distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -403,7 +390,7 @@ class IDEC(_SelfTrainingClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale,
-            random_state=random_state, verbose=verbose)
+            random_state=random_state, verbose=verbose, distribute=distribute)
         self.alpha = alpha
         self.gamma = gamma
         self.update_interval = update_interval

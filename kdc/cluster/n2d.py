@@ -52,6 +52,8 @@ class N2D(BaseDeepClusterer):
             ``manifold.transform`` (in chunks), as ``predict`` does for new
             data. UMAP's cost grows with the rows it is fitted on; a sample of
             20,000-50,000 rows keeps large data sets fast.
+        distribute: None or a ``tf.distribute.Strategy`` to pretrain under
+            (see :class:`kdc.cluster.BaseDeepClusterer`); the head runs on the host.
         **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
     Attributes:
@@ -77,11 +79,11 @@ class N2D(BaseDeepClusterer):
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", clusterer="gmm",
                  covariance_type="full", n_init=10, manifold_sample_size=None, k_range=None,
-                 k_selection="silhouette", autoencoder="dense",
+                 k_selection="elbow", autoencoder="dense",
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
                  callbacks=None, pretrained=None, warm_start=False, scale="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -89,7 +91,7 @@ class N2D(BaseDeepClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale,
-            random_state=random_state, verbose=verbose)
+            random_state=random_state, verbose=verbose, distribute=distribute)
         self.manifold = manifold
         self.n_components = n_components
         self.n_neighbors = n_neighbors

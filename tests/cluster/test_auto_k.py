@@ -29,7 +29,7 @@ def test_auto_finds_the_four_blobs_and_the_head_uses_that_k(cls, extra, blobs4):
     est = cls("auto", k_range="2:8", random_state=0, **AUTO, **extra).fit(x)
     assert est.n_clusters_ == 4
     assert isinstance(est.k_selection_, kdc.select.KSelection)
-    assert est.k_selection_.k == 4 and est.k_selection_.method == "silhouette"
+    assert est.k_selection_.k == 4 and est.k_selection_.method == "elbow"
     assert est.k_selection_.k_values == [2, 3, 4, 5, 6, 7, 8]
     assert est.predict_proba(x[:7]).shape == (7, 4)
     assert set(np.unique(est.labels_)) == {0, 1, 2, 3}

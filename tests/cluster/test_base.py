@@ -413,13 +413,16 @@ def test_methods_before_fit_raise_not_fitted(data, method):
         getattr(AEKMeans(3), method)(data[0])
 
 
+AUTO = r"n_clusters must be an int >= 2 or 'auto' \(chosen by k_selection over k_range\)"
+
+
 @pytest.mark.parametrize("n_clusters, pattern", [
-    (1, r"n_clusters must be an int >= 2\. Received: n_clusters=1"),
-    (0, r"n_clusters must be an int >= 2\. Received: n_clusters=0"),
-    ("3", r"n_clusters must be an int >= 2\. Received: n_clusters='3'"),
-    (2.5, r"n_clusters must be an int >= 2\. Received: n_clusters=2\.5"),
-    (True, r"n_clusters must be an int >= 2\. Received: n_clusters=True"),
-    (None, r"n_clusters must be an int >= 2\. Received: n_clusters=None"),
+    (1, AUTO + r"\. Received: n_clusters=1"),
+    (0, AUTO + r"\. Received: n_clusters=0"),
+    ("3", AUTO + r"\. Received: n_clusters='3'"),
+    (2.5, AUTO + r"\. Received: n_clusters=2\.5"),
+    (True, AUTO + r"\. Received: n_clusters=True"),
+    (None, AUTO + r"\. Received: n_clusters=None"),
     (241, r"n_clusters must be <= n_samples=240.*Received: n_clusters=241"),
 ])
 def test_fit_rejects_bad_n_clusters(data, n_clusters, pattern):

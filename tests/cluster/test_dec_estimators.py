@@ -248,7 +248,7 @@ def test_clustering_optimizer_defaults():
                                              r"clustering_optimizer='nope'"),
     (IDEC, dict(precision="float16"), r"precision must be one of .*Received: "
                                       r"precision='float16'"),
-    (DEC, dict(n_clusters=1), r"n_clusters must be an int >= 2\. Received: n_clusters=1"),
+    (DEC, dict(n_clusters=1), r"n_clusters must be an int >= 2 or 'auto'.*Received: n_clusters=1"),
     (DEC, dict(n_clusters=500), r"n_clusters must be <= n_samples=240.*Received: "
                                 r"n_clusters=500"),
 ])

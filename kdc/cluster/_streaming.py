@@ -1,0 +1,390 @@
+"""Data that is not held in memory: memory-mapped arrays, ``.npy`` paths, ``tf.data``.
+
+The estimators turn such an ``x`` into a :class:`Stream` (see :func:`as_stream`)
+and never copy it whole into memory:
+
+- ``fit`` starts with one validation pass that counts the rows, checks them
+  (numbers, finite values, one sample shape) and accumulates the scaling
+  statistics chunk by chunk (:mod:`kdc.cluster._scaling`);
+- training reads the data through a ``tf.data`` pipeline: the rows are shuffled
+  with a buffer of ``SHUFFLE_BUFFER_ROWS`` rows (memory-mapped rows are first
+  read in blocks of ``SHUFFLE_BLOCK_ROWS`` taken in random order), batched,
+  scaled per batch with the learnt scaling and prefetched; DEC/IDEC batches
+  carry each row's index, which selects its row of the target distribution P;
+- embeddings, predictions and DEC's target distribution are computed chunk by
+  chunk, in order; only the small (n_samples, embedding_dim) embedding and the
+  (n_samples, n_clusters) soft assignments are kept.
+
+A ``tf.data.Dataset`` must yield batches of x, or ``(x,)`` / ``(x, y)`` tuples
+whose x is used, and the same rows in the same order on every pass: do not
+shuffle it yourself (kdc shuffles its training pipeline) and ``.batch()`` it.
+"""
+
+import copy
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kdc.cluster._scaling import EMBED_BATCH, ScalingStatistics, chunk_rows
+
+SHUFFLE_BUFFER_ROWS = 16_384
+SHUFFLE_BLOCK_ROWS = 1024
+# Memory-mapped arrays and .npy files smaller than this are read into memory
+# and take the in-memory path, which is faster: streaming pays for its
+# tf.data pipelines, and only data that does not fit comfortably needs it.
+STREAM_MIN_BYTES = 256 * 2**20
+
+
+def is_dataset(x):
+    """Whether ``x`` is a ``tf.data.Dataset`` (without importing TensorFlow)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(x, tf.data.Dataset)
+
+
+def as_stream(x, name="x"):
+    """A :class:`Stream` over ``x`` if it is a memmap, a ``.npy`` path or a dataset, else None.
+
+    Raises:
+        FileNotFoundError: ``x`` names a ``.npy`` file that does not exist.
+        ValueError: ``x`` names an existing file that is not ``.npy``, a ``.npy``
+            file that cannot be memory-mapped, or a dataset yielding something
+            other than numeric batches.
+    """
+    if isinstance(x, Stream):
+        return x
+    if isinstance(x, (str, os.PathLike)):
+        path = Path(os.fspath(x)).expanduser()
+        if path.suffix.lower() != ".npy":
+            if path.is_file():
+                raise ValueError(
+                    f"{name} given as a path must name a .npy file (read with "
+                    f"np.load(mmap_mode='r')). Received: {name}='{path}'. Load other formats "
+                    "with kdc.datasets.load(path) or np.load and pass the array.")
+            return None  # an ordinary string: check_array explains what x must be
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{name} names the file '{path}', which does not exist: expected the path of "
+                "a .npy file.")
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"{name} must be a .npy file of numbers that can be memory-mapped. Could not "
+                f"open '{path}': {exc}") from None
+        return ArrayStream(array, name, source=f"'{path}'")
+    if isinstance(x, np.memmap):
+        return ArrayStream(x, name)
+    if is_dataset(x):
+        return DatasetStream(x, name)
+    return None
+
+
+def resolve(x, name="x"):
+    """``(stream, x)`` for an estimator's input ``x``.
+
+    ``stream`` is a :class:`Stream` for data that is streamed (a dataset, or a
+    memmap / ``.npy`` file of at least ``STREAM_MIN_BYTES``), else None; then
+    ``x`` is the input to validate as an array (a small memmap or ``.npy``
+    file read into memory, anything else unchanged).
+    """
+    stream = as_stream(x, name)
+    if isinstance(stream, ArrayStream) and stream.array.nbytes < STREAM_MIN_BYTES:
+        return None, np.array(stream.array)
+    return stream, x
+
+
+def n_samples_hint(x):
+    """The number of rows of ``x`` when known without reading it, else None."""
+    if isinstance(x, (str, os.PathLike)):
+        stream = as_stream(x)
+        return None if stream is None else stream.n_samples
+    if is_dataset(x):
+        return None
+    shape = getattr(x, "shape", None)  # sparse matrices have no len()
+    return shape[0] if shape else (len(x) if hasattr(x, "__len__") else None)
+
+
+class Stream:
+    """Rows of ``x`` read chunk by chunk; see :class:`ArrayStream` and :class:`DatasetStream`.
+
+    After :meth:`scan` (``fit``) the row count is known; the estimator then
+    attaches its scaling and model input shape with :meth:`configured`.
+    """
+
+    def __init__(self, name, sample_shape, n_samples):
+        self.name = name
+        self.sample_shape = sample_shape  # None until the first batch of a dataset
+        self.n_samples = n_samples  # None until a dataset is scanned
+        self.scale = self.offset = self.model_shape = None
+        self.check_sample_shape = None  # the estimator's check of the feature count
+
+    @property
+    def shape(self):
+        """``(n_samples, *sample_shape)``; ``n_samples`` is None before a dataset is scanned."""
+        return (self.n_samples,) + tuple(self.sample_shape or ())
+
+    @property
+    def n_features(self):
+        return int(np.prod(self.sample_shape))
+
+    def configured(self, **attributes):
+        """A copy with ``scale``, ``offset``, ``model_shape``... set."""
+        out = copy.copy(self)
+        out.__dict__.update(attributes)
+        return out
+
+    def describe(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _source_batches(self, rows):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- numpy passes
+    def chunks(self, rows=None):
+        """Validated float32 chunks of ``rows`` rows (the last may be shorter), in order."""
+        start, pending, count = 0, [], 0
+        for batch in self._source_batches(rows):
+            batch = self._convert(batch, start)
+            start += batch.shape[0]
+            rows = rows or chunk_rows(self.n_features)
+            pending.append(batch)
+            count += batch.shape[0]
+            while count >= rows:
+                merged = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                yield merged[:rows]
+                pending, count = [merged[rows:]], count - rows
+        if count:
+            yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+    def scan(self, scale, min_samples=1):
+        """Validate every row and count them; returns the ``(scale, offset)`` of ``scale``."""
+        stats = None
+        for chunk in self.chunks():
+            flat = chunk.reshape(chunk.shape[0], -1)
+            stats = stats or ScalingStatistics(scale or "none", flat.shape[1])
+            stats.update(flat)
+        self.n_samples = 0 if stats is None else stats.n_samples
+        if self.n_samples < min_samples:
+            raise ValueError(
+                f"{self.name} must have at least {min_samples} sample(s). Received: "
+                f"{self.describe()} with {self.n_samples} sample(s) while a minimum of "
+                f"{min_samples} is required.")
+        return stats.result()
+
+    def model_chunks(self, rows=None):
+        """Scaled chunks shaped for the model, float32, in order."""
+        for chunk in self.chunks(rows):
+            flat = chunk.reshape(chunk.shape[0], -1)
+            if self.scale is not None:
+                flat = (flat * self.scale + self.offset).astype("float32")
+            yield flat.reshape((chunk.shape[0],) + tuple(self.model_shape))
+
+    def map_chunks(self, function):
+        """``function`` applied to every model chunk, results concatenated (at least one row)."""
+        parts = [function(chunk) for chunk in self.model_chunks()]
+        if not parts:
+            raise ValueError(
+                f"{self.name} must have at least 1 sample. Received: {self.describe()} "
+                "with 0 samples.")
+        return np.concatenate(parts)
+
+    def mean_squared_error(self, function):
+        """Mean over rows and values of ``(function(chunk) - chunk) ** 2`` (a reconstruction)."""
+        errors = self.map_chunks(lambda chunk: np.square(function(chunk) - chunk).reshape(
+            chunk.shape[0], -1).sum(axis=1, dtype="float64"))
+        return float(errors.sum() / (errors.shape[0] * self.n_features))
+
+    def _convert(self, batch, start):
+        """One source batch as float32 (uint8 divided by 255), checked like check_array."""
+        arr = np.asarray(batch)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{self.name} must contain numbers (int, uint or float), got dtype {arr.dtype}. "
+                f"Received: {self.describe()}")
+        if arr.ndim < 2:
+            raise ValueError(
+                f"{self.name} must yield batches of shape (batch_size, n_features) or images "
+                f"(batch_size, height, width[, channels]). Received: {self.describe()} with a "
+                f"batch of shape {arr.shape}. Batch a dataset of rows with dataset.batch(256).")
+        shape = tuple(arr.shape[1:])
+        if self.check_sample_shape is not None:
+            self.check_sample_shape(shape)
+        if self.sample_shape is None:
+            if int(np.prod(shape)) == 0:
+                raise ValueError(
+                    f"{self.name} must have at least 1 feature. Received: {self.describe()} "
+                    f"with samples of shape {shape}.")
+            self.sample_shape = shape
+        elif shape != tuple(self.sample_shape):
+            raise ValueError(
+                f"{self.name} must yield samples of one shape: the rows before row {start} have "
+                f"shape {tuple(self.sample_shape)}. Received: {self.describe()} with samples "
+                f"of shape {shape} from row {start}.")
+        out = arr.astype("float32", copy=False)
+        if arr.dtype == np.uint8:
+            out = out / np.asarray(255.0, dtype="float32")
+        if not np.isfinite(out).all():
+            first = start + int(np.argwhere(~np.isfinite(out.reshape(out.shape[0], -1)))[0][0])
+            raise ValueError(
+                f"{self.name} must not contain NaN or infinity. Received: {self.describe()} "
+                f"with a non-finite value in row {first}. Impute or drop those rows first.")
+        return out
+
+    # ---------------------------------------------------------- tf.data passes
+    def training_dataset(self, batch_size, *, indices=False, seed=None):
+        """Shuffled, scaled, batched and prefetched ``tf.data`` pipeline for ``model.fit``.
+
+        Args:
+            batch_size: int, the (global) batch size.
+            indices: False for ``(x, x)`` batches (autoencoder pretraining),
+                True for ``(x, row_index)`` batches (DEC/IDEC self-training).
+            seed: int or None, seed of the shuffling.
+        """
+        import tensorflow as tf
+
+        n_features, model_shape = self.n_features, tuple(self.model_shape)
+        scale = None if self.scale is None else tf.constant(self.scale)
+        offset = None if self.offset is None else tf.constant(self.offset)
+
+        def prepare(x, index):
+            flat = tf.reshape(x, (-1, n_features))
+            if scale is not None:
+                flat = flat * scale + offset
+            x = tf.reshape(flat, (-1,) + model_shape)
+            return (x, index) if indices else (x, x)
+
+        rows = self._tf_rows(seed)
+        rows = rows.shuffle(min(SHUFFLE_BUFFER_ROWS, self.n_samples), seed=seed,
+                            reshuffle_each_iteration=True)
+        data = rows.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        data = data.apply(tf.data.experimental.assert_cardinality(
+            math.ceil(self.n_samples / batch_size)))
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    def predict_dataset(self, batch_size=EMBED_BATCH):
+        """The scaled model inputs in order, in batches of ``batch_size``, as a ``tf.data.Dataset``
+        (scaled in NumPy exactly as :meth:`model_chunks`)."""
+        import tensorflow as tf
+
+        step = max(chunk_rows(self.n_features) // batch_size, 1) * batch_size
+
+        def batches():
+            for chunk in self.model_chunks(step):
+                for i in range(0, chunk.shape[0], batch_size):
+                    yield chunk[i:i + batch_size]
+
+        spec = tf.TensorSpec((None,) + tuple(self.model_shape), tf.float32)
+        data = tf.data.Dataset.from_generator(batches, output_signature=spec)
+        return data.apply(tf.data.experimental.assert_cardinality(
+            math.ceil(self.n_samples / batch_size)))
+
+
+class ArrayStream(Stream):
+    """A memory-mapped (or any numpy) array read in chunks of rows."""
+
+    def __init__(self, array, name="x", source=None):
+        self.array, self._source = array, source
+        if array.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} must contain numbers (int, uint or float), got dtype {array.dtype}. "
+                f"Received: {name}={self._describe(array)}")
+        if array.ndim < 2:
+            raise ValueError(
+                f"{name} must be a 2-D array of shape (n_samples, n_features) or images "
+                f"(n_samples, height, width[, channels]). Received: {name}="
+                f"{self._describe(array)}")
+        if int(np.prod(array.shape[1:])) == 0:
+            raise ValueError(
+                f"{name} must have at least 1 feature. Received: {name}="
+                f"{self._describe(array)}")
+        super().__init__(name, tuple(array.shape[1:]), int(array.shape[0]))
+
+    def _describe(self, array):
+        what = f"array of shape {array.shape} and dtype {array.dtype}"
+        return f"{self._source} ({what})" if self._source else f"a memory-mapped {what}"
+
+    def describe(self):
+        return f"{self.name}={self._describe(self.array)}"
+
+    def _source_batches(self, rows):
+        step = rows or chunk_rows(self.n_features)
+        for start in range(0, self.array.shape[0], step):
+            yield self.array[start:start + step]
+
+    def _tf_rows(self, seed):
+        import tensorflow as tf
+
+        step, n = SHUFFLE_BLOCK_ROWS, self.array.shape[0]
+
+        def read(block):
+            start = int(block) * step
+            rows = self._convert(self.array[start:start + step], start)
+            return rows, np.arange(start, start + rows.shape[0], dtype="int64")
+
+        def load(block):
+            rows, index = tf.numpy_function(read, [block], (tf.float32, tf.int64))
+            return (tf.ensure_shape(rows, (None,) + tuple(self.sample_shape)),
+                    tf.ensure_shape(index, (None,)))
+
+        blocks = tf.data.Dataset.range(math.ceil(n / step))
+        blocks = blocks.shuffle(math.ceil(n / step), seed=seed, reshuffle_each_iteration=True)
+        return blocks.map(load, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+class DatasetStream(Stream):
+    """A ``tf.data.Dataset`` of x batches (or ``(x,)`` / ``(x, y)`` tuples: x is used)."""
+
+    def __init__(self, dataset, name="x"):
+        import tensorflow as tf
+
+        spec = dataset.element_spec
+        if isinstance(spec, (tuple, list)) and spec:
+            dataset = dataset.map(lambda *parts: parts[0])
+            spec = spec[0]
+        if not isinstance(spec, tf.TensorSpec):
+            hint = (" Map it to x first, e.g. dataset.map(lambda d: d['x'])."
+                    if isinstance(spec, dict) else "")
+            raise ValueError(
+                f"{name} must be a tf.data.Dataset yielding batches of x (dense tensors), or "
+                f"(x,) / (x, y) tuples. Received: a tf.data.Dataset with element_spec "
+                f"{spec!r}.{hint}")
+        self.dataset, self._spec = dataset, spec
+        dtype = spec.dtype
+        if dtype.is_complex or not (dtype.is_integer or dtype.is_floating or dtype.is_bool):
+            raise ValueError(
+                f"{name} must contain numbers (int, uint or float), got dtype {dtype.name}. "
+                f"Received: {self.describe(name)}")
+        rank = spec.shape.rank
+        if rank is not None and rank < 2:
+            raise ValueError(
+                f"{name} must be a tf.data.Dataset yielding batches of shape (batch_size, "
+                f"n_features) or images (batch_size, height, width[, channels]). Received: "
+                f"{self.describe(name)}. Batch a dataset of rows with dataset.batch(256).")
+        sample_shape = None
+        if rank is not None and None not in spec.shape[1:]:
+            sample_shape = tuple(int(d) for d in spec.shape[1:])
+        super().__init__(name, sample_shape, None)
+
+    def describe(self, name=None):
+        return (f"{name or self.name}: a tf.data.Dataset yielding {self._spec.dtype.name} "
+                f"tensors of shape {tuple(self._spec.shape)}")
+
+    def _source_batches(self, rows):
+        yield from self.dataset.as_numpy_iterator()
+
+    def _tf_rows(self, seed):
+        import tensorflow as tf
+
+        sample_shape = tuple(self.sample_shape)
+        uint8 = self._spec.dtype == tf.uint8
+
+        def to_float(x):
+            x = tf.cast(x, tf.float32)
+            x = x / 255.0 if uint8 else x
+            return tf.ensure_shape(x, (None,) + sample_shape)
+
+        rows = self.dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        return rows.enumerate().map(lambda index, x: (x, index))
