@@ -7,6 +7,7 @@ import time
 import keras
 import numpy as np
 
+from kdc._threads import SpreadThreads
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _streaming
 from kdc.models.autoencoder import DenoisingAutoencoder, DenseAutoencoder
@@ -160,7 +161,7 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     else:
         fit_args = dict(x=x, y=x, batch_size=batch_size, shuffle=True)
     history = model.fit(
-        **fit_args, epochs=epochs, callbacks=list(callbacks or ()),
+        **fit_args, epochs=epochs, callbacks=[*(callbacks or ()), SpreadThreads()],
         verbose=_keras_verbose(verbose),
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (

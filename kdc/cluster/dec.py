@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from kdc import metrics
+from kdc._threads import SpreadThreads
 from kdc._validation import check_choice, check_float, check_int
 from kdc.callbacks import LabelChangeStopping, TargetDistributionUpdate
 from kdc.cluster import _streaming
@@ -220,7 +221,8 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
                 data = dict(x=x, y=np.arange(n), batch_size=params["batch_size"], shuffle=True)
             self.model_.fit(
                 **data, epochs=math.ceil(params["max_iter"] / steps_per_epoch),
-                callbacks=[c for c in (update, stopping, progress) if c is not None],
+                callbacks=[c for c in (update, stopping, progress) if c is not None]
+                + [SpreadThreads()],
                 verbose=_keras_verbose(self.verbose >= 2))
         self.timings_["self_training"] = time.perf_counter() - t0
         if ae is not self.autoencoder_:

@@ -1,0 +1,60 @@
+"""SpreadThreads: pins the busiest threads to distinct CPUs during fit, then restores them."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kdc import _threads
+
+pytestmark = pytest.mark.skipif(
+    not (hasattr(os, "sched_getaffinity") and os.path.isdir(_threads.TASKS)
+         and len(os.sched_getaffinity(0)) >= 2),
+    reason="thread pinning needs Linux and at least 2 usable CPUs")
+
+
+class _Probe(keras.callbacks.Callback):
+    """Records every thread's CPU set at the end of each batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.masks = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.masks.append({t: os.sched_getaffinity(t) for t in _threads.thread_ids()})
+
+
+def _fit(callbacks, batches=8):
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32), keras.layers.Dense(16)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(batches * 8, 16)).astype("float32")
+    model.fit(x, x, batch_size=8, epochs=1, verbose=0, callbacks=callbacks)
+
+
+def test_threads_are_spread_while_training_and_restored_after(monkeypatch):
+    monkeypatch.delenv("KDC_PIN_THREADS", raising=False)
+    allowed = os.sched_getaffinity(0)
+    spread, probe = _threads.SpreadThreads(start=1, window=2), _Probe()
+    _fit([spread, probe])
+    before, after = probe.masks[1], probe.masks[-1]  # before pinning, after it
+    assert all(mask == allowed for mask in before.values())
+    pinned = [mask for mask in after.values() if len(mask) == 1]
+    assert len(pinned) >= 2 and len({next(iter(m)) for m in pinned}) == min(len(allowed), len(pinned))
+    assert all(mask <= allowed for mask in after.values())
+    assert spread.pinned == 0  # reset at the end of training
+    assert all(os.sched_getaffinity(t) == allowed for t in _threads.thread_ids())
+
+
+def test_turned_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("KDC_PIN_THREADS", "0")
+    assert not _threads.enabled()
+    probe = _Probe()
+    _fit([_threads.SpreadThreads(start=1, window=2), probe])
+    allowed = os.sched_getaffinity(0)
+    assert all(mask == allowed for masks in probe.masks for mask in masks.values())
+
+
+def test_cpu_ticks_of_an_ended_thread_is_zero():
+    assert _threads.cpu_ticks(2**31 - 1) == 0
+    assert _threads.cpu_ticks(_threads.thread_ids()[0]) >= 0
