@@ -7,7 +7,8 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from kdc import N2D
-from kdc.cluster._manifold import ExactNeighborIndex, make_umap
+from kdc.cluster import n2d
+from kdc.cluster._manifold import ExactNeighborIndex, layout_epochs, make_umap
 from kdc.metrics import cluster_accuracy
 
 from tests.conftest import TINY, make_blobs
@@ -146,6 +147,8 @@ def test_umap_with_exact_graph_transforms_new_points():
     (dict(min_dist=-1.0), "min_dist"),
     (dict(n_init=0), "n_init"),
     (dict(n_components=0), "n_components"),
+    (dict(umap_epochs=0), "umap_epochs"),
+    (dict(umap_epochs="many"), "umap_epochs"),
 ])
 def test_bad_head_arguments(blobs, kwargs, match):
     x, _ = blobs
@@ -168,11 +171,26 @@ def test_manifold_sample_size_fits_the_head_on_a_sample(blobs, size, fitted_rows
               random_state=0, **TINY).fit(x)
     assert est.manifold_.fit_rows_ == fitted_rows
     assert est.manifold_embedding_.shape == (240, 2) and est.labels_.shape == (240,)
-    # Rows outside the sample are placed by transform, like new data.
-    np.testing.assert_allclose(est.manifold_embedding_, est.manifold_.transform(est.embedding_),
-                               rtol=1e-4, atol=1e-5)
+    # The sampled rows keep their manifold coordinates; the others are placed
+    # by their nearest sampled rows, which agrees with predict on these blobs.
+    sample = est._manifold_sample(240)
+    sample = np.arange(240) if sample is None else sample
+    np.testing.assert_allclose(est.manifold_embedding_[sample],
+                               est.manifold_.transform(est.embedding_[sample]), rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(est.labels_, est.predict(x))
     assert cluster_accuracy(y, est.labels_) > 0.95
+
+
+def test_rows_outside_the_sample_take_their_neighbours_weighted_vote(monkeypatch):
+    monkeypatch.setattr(n2d, "PLACEMENT_NEIGHBORS", 2)
+    z_fit = np.array([[0.0], [1.0], [10.0]], "float32")
+    m_fit = np.array([[0.0, 0.0], [2.0, 2.0], [5.0, 5.0]], "float32")
+    coords, labels = n2d._place(z_fit, m_fit, np.array([7, 7, 3]), np.array([[0.25], [9.0]]),
+                                chunk=1)
+    # 0.25: neighbours 0 and 1 at 0.25 and 0.75, weights 3/4 and 1/4.
+    # 9.0: neighbours 10 and 1 at 1 and 8, weights 8/9 and 1/9.
+    np.testing.assert_allclose(coords, [[0.5, 0.5], [40 / 9 + 2 / 9] * 2], rtol=1e-6)
+    np.testing.assert_array_equal(labels, [7, 3])
 
 
 @pytest.mark.parametrize("size", [0, 5, 0.0, 1.5, -3, "half"])
@@ -180,3 +198,14 @@ def test_bad_manifold_sample_size(blobs, size):
     x, _ = blobs
     with pytest.raises((ValueError, TypeError), match="manifold_sample_size"):
         N2D(3, manifold=PCA(n_components=2), manifold_sample_size=size, **TINY).fit(x)
+
+
+def test_umap_layout_epochs_shrink_on_large_data():
+    assert layout_epochs(500) is None and layout_epochs(20_000) is None  # UMAP's default
+    assert layout_epochs(40_000) == 100 and layout_epochs(70_000) == 60
+    assert layout_epochs(1_000_000) == 60  # never below 60
+    z = np.random.default_rng(0).normal(size=(50, 3)).astype("float32")
+    kwargs = dict(n_components=2, n_neighbors=5, min_dist=0.0, metric="euclidean",
+                  random_state=0, verbose=False)
+    assert make_umap(z, **kwargs).n_epochs is None
+    assert make_umap(z, n_epochs=7, **kwargs).n_epochs == 7
