@@ -8,8 +8,8 @@ of that file, so that kdc streams it (memory-mapped, see "Scaling out" in the
 README) instead of loading it:
 
 - ``n2d``: :class:`kdc.N2D` with ``manifold_sample_size`` (UMAP and the GMM are
-  fitted on a sample, the other rows placed with ``transform``) when the
-  installed kdc has it, else :class:`kdc.AEKMeans`;
+  fitted on a sample; every other row takes the vote of its nearest sampled
+  rows in the autoencoder embedding);
 - ``dec``: :class:`kdc.DEC`, whose self-training computes the target
   distribution in streaming passes.
 
@@ -85,10 +85,8 @@ def make_estimator(method, args):
                   batch_size=args.batch_size, scale=args.scale, random_state=args.seed,
                   verbose=1)
     if method == "n2d":
-        if "manifold_sample_size" in kdc.N2D().get_params():
-            return kdc.N2D(args.clusters, manifold_sample_size=args.manifold_sample_size,
-                           **common), "N2D"
-        return kdc.AEKMeans(args.clusters, **common), "AEKMeans (N2D has no manifold_sample_size)"
+        return kdc.N2D(args.clusters, manifold_sample_size=args.manifold_sample_size,
+                       **common), "N2D"
     return kdc.DEC(args.clusters, max_iter=args.dec_iter, update_interval=args.update_interval,
                    clustering_batch_size=args.batch_size, **common), "DEC"
 
