@@ -15,9 +15,11 @@ Heads in TensorFlow:
   does, so exported clusters equal ``est.predict`` row for row.
 - N2D: UMAP and the Gaussian mixture are not TF ops. The export learns a
   small Keras network mapping the autoencoder embedding to the fitted UMAP
-  coordinates (a parametric UMAP, trained on ``manifold_embedding_``) and
-  computes the mixture's posterior in TF from its means, precision
-  Cholesky factors and weights. The map is kept as ``est.serving_map_`` (so a
+  coordinates (a parametric UMAP, trained on ``manifold_embedding_`` and on
+  20,000 points interpolated between neighbouring rows, placed by
+  ``manifold_.transform`` as ``predict`` places new rows) and computes the
+  mixture's posterior in TF from its means, precision Cholesky factors and
+  weights. The map is kept as ``est.serving_map_`` (so a
   saved estimator exports the same graph again); its agreement with
   ``est.labels_`` on the training rows is logged and written to
   ``kdc_export.json``.
@@ -45,6 +47,8 @@ EXPORT_INFO = "kdc_export.json"
 # Training budget of the N2D parametric map, in samples seen.
 _MAP_SAMPLES = 2_000_000
 _MAP_MIN_ROWS = 25_600
+# Interpolated rows labelled by transform + clusterer, added to the map's training set.
+_MAP_PROBES = 20_000
 _MAP_WIDTH, _MAP_DEPTH = 512, 3
 SIGNATURE = "serving_default"
 
@@ -220,9 +224,12 @@ def _n2d_head(est, verbose):
             "sklearn GaussianMixture) or one with cluster_centers_ (KMeans). Received: "
             f"clusterer={type(clusterer).__name__}. Predict with est.predict instead.")
     if getattr(est, "serving_map_", None) is None:
+        z, m, labels = est.embedding_, est.manifold_embedding_, est.labels_
+        if hasattr(est.manifold_, "transform"):
+            probes = _probe_points(est, _MAP_PROBES, est._sklearn_seed(4))
+            z, m, labels = (np.concatenate(pair) for pair in zip((z, m, labels), probes))
         est.serving_map_ = fit_parametric_map(
-            est.embedding_, est.manifold_embedding_, labels=est.labels_, mixture=terms,
-            seed=est._sklearn_seed(2), verbose=verbose)
+            z, m, labels=labels, mixture=terms, seed=est._sklearn_seed(2), verbose=verbose)
     mapper = est.serving_map_
     constants = None
 
@@ -243,6 +250,34 @@ def _n2d_head(est, verbose):
         print(f"[kdc] parametric map: exported clusters agree with labels_ on {agreement:.2%} of "
               "the training rows", flush=True)
     return head, [mapper], {"head": f"parametric map + {kind}", "train_agreement": agreement}
+
+
+def _probe_points(est, size, seed, neighbors=10):
+    """New-row stand-ins labelled the way ``est.predict`` labels new rows.
+
+    Points between a training row and one of its ``neighbors`` nearest rows
+    in the embedding (a uniform step of up to half way), mapped by
+    ``manifold_.transform`` and labelled by the clusterer, as ``predict``
+    does. Training the map on them as well teaches it ``transform``'s
+    behaviour on unseen rows, not only the fitted coordinates.
+
+    Returns:
+        (z, coordinates, labels) of ``min(size, n_samples)`` probe points.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    z = np.asarray(est.embedding_, "float32")
+    rng = np.random.default_rng(seed)
+    size = min(size, z.shape[0])
+    rows = rng.choice(z.shape[0], size, replace=False)
+    k = min(neighbors + 1, z.shape[0])
+    index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z)
+    _, near = index.kneighbors(z[rows])
+    partner = near[np.arange(size), rng.integers(1, k, size)] if k > 1 else rows
+    step = rng.uniform(0.0, 0.5, (size, 1)).astype("float32")
+    probes = z[rows] + step * (z[partner] - z[rows])
+    coords = est._manifold_transform(probes)
+    return probes, coords, np.asarray(est.clusterer_.predict(coords)).astype("int64")
 
 
 class _MixtureLogits(keras.layers.Layer):

@@ -23,7 +23,7 @@ X, Y, X_NEW, Y_NEW = _X[:180], _Y[:180], _X[180:], _Y[180:]  # held-out rows of 
 
 @pytest.fixture(autouse=True)
 def _small_map_budget(monkeypatch):
-    """The N2D parametric map trains on 1,000,000 samples by default; 150,000 do here."""
+    """The N2D parametric map trains on 2,000,000 samples by default; 150,000 do here."""
     monkeypatch.setattr(serving, "_MAP_SAMPLES", 150_000)
 
 
@@ -161,3 +161,17 @@ def test_export_refuses_to_overwrite(dec, tmp_path):
     with pytest.raises(ValueError, match="does not hold a kdc SavedModel export"):
         dec.export(tmp_path / "other", overwrite=True)
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep"
+
+
+def test_probe_points_are_labelled_as_predict_labels_new_rows():
+    est = _fit(kdc.N2D, n_neighbors=10)
+    z, coords, labels = serving._probe_points(est, 50, seed=0)
+    assert z.shape == (50, est.embedding_.shape[1]) and coords.shape == (50, 3)
+    np.testing.assert_array_equal(labels, est._predict_head(z))
+    np.testing.assert_allclose(coords, est._manifold_transform(z), rtol=1e-4, atol=1e-4)
+    # Each probe lies on a segment from a row towards one of its 10 nearest rows, at most half way.
+    emb = est.embedding_
+    d_probe = np.linalg.norm(z[:, None] - emb[None], axis=2).min(axis=1)
+    d_rows = np.sort(np.linalg.norm(emb[:, None] - emb[None], axis=2), axis=1)[:, 10]
+    assert np.all(d_probe <= d_rows.max() / 2 + 1e-5)
+    assert serving._probe_points(est, 10_000, seed=0)[0].shape[0] == len(X)  # capped at n_samples
