@@ -200,10 +200,7 @@ class Stream:
     def _convert(self, batch, start):
         """One source batch as float32 (uint8 divided by 255), checked like check_array."""
         arr = np.asarray(batch)
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{self.name} must contain numbers (int, uint or float), got dtype {arr.dtype}. "
-                f"Received: {self.describe()}")
+        _require_numbers(arr.dtype, self.name, self.describe())
         if arr.ndim < 2:
             raise ValueError(
                 f"{self.name} must yield batches of shape (batch_size, n_features) or images "
@@ -282,15 +279,19 @@ class Stream:
             math.ceil(self.n_samples / batch_size)))
 
 
+def _require_numbers(dtype, name, received):
+    """Refuse a non-numeric dtype with the error check_array would give."""
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{name} must contain numbers (int, uint or float), got dtype {dtype}. "
+                         f"Received: {received}")
+
+
 class ArrayStream(Stream):
     """A memory-mapped (or any numpy) array read in chunks of rows."""
 
     def __init__(self, array, name="x", source=None):
         self.array, self._source = array, source
-        if array.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{name} must contain numbers (int, uint or float), got dtype {array.dtype}. "
-                f"Received: {name}={self._describe(array)}")
+        _require_numbers(array.dtype, name, f"{name}={self._describe(array)}")
         if array.ndim < 2:
             raise ValueError(
                 f"{name} must be a 2-D array of shape (n_samples, n_features) or images "
