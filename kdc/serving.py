@@ -277,7 +277,7 @@ def _probe_points(est, size, seed, neighbors=10):
     step = rng.uniform(0.0, 0.5, (size, 1)).astype("float32")
     probes = z[rows] + step * (z[partner] - z[rows])
     coords = est._manifold_transform(probes)
-    return probes, coords, np.asarray(est.clusterer_.predict(coords)).astype("int64")
+    return probes, coords, est._label_coordinates(coords)
 
 
 class _MixtureLogits(keras.layers.Layer):

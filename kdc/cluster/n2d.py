@@ -237,7 +237,10 @@ class N2D(BaseDeepClusterer):
         return np.concatenate(parts) if parts else np.zeros((0, 0), "float32")
 
     def _predict_head(self, z):
-        m = self._manifold_transform(z)
+        return self._label_coordinates(self._manifold_transform(z))
+
+    def _label_coordinates(self, m):
+        """Clusters of manifold coordinates ``m`` (the clusterer, or the k-NN vote)."""
         model = self._knn if self._knn is not None else self.clusterer_
         return np.asarray(model.predict(m)).astype("int64")
 
