@@ -148,6 +148,7 @@ def cmd_export(args):
     with console.stage(f"exporting {type(est).__name__} as a TF SavedModel to '{out}'",
                        "exported", timings, "export"):
         with _errors_as("exporting failed", 1, with_type=True):
-            est.export(out, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+            est.export(out, overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+                       manifold_map=args.manifold_map)
     print(f"SavedModel written to {out} (signature 'serving_default')", flush=True)
     return 0

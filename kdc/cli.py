@@ -174,6 +174,9 @@ def build_parser():
     export.add_argument("--out", required=True, metavar="DIR", help="the SavedModel folder")
     export.add_argument("--overwrite", action="store_true",
                         help="replace an earlier kdc export in --out (after success)")
+    export.add_argument("--manifold-map", choices=("auto", "umap", "parametric"), default="auto",
+                        help="N2D: UMAP's transform in TF ops ('umap'; 'auto' uses it for a UMAP "
+                        "manifold) or a learned Keras map ('parametric')")
     export.set_defaults(func=cmd_export)
     return parser
 

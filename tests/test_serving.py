@@ -107,9 +107,64 @@ def test_saved_model_cli_lists_the_signature(dec, tmp_path):
     assert "DT_INT64" in text and "shape: (-1, 20)" in text
 
 
-def test_n2d_export_matches_predict(tmp_path):
+@pytest.fixture(scope="module")
+def n2d():
+    return _fit(kdc.N2D, n_neighbors=10)
+
+
+def test_n2d_export_carries_umap_transform_and_matches_predict(n2d, tmp_path):
+    path = n2d.export(tmp_path / "m")
+    info = json.loads((path / serving.EXPORT_INFO).read_text())
+    assert info["head"] == "umap transform + gmm"
+    assert info["train_agreement"] >= 0.99 and info["predict_agreement"] >= 0.99
+    out = _serve(path, X_NEW)
+    np.testing.assert_array_equal(out["cluster"], n2d.predict(X_NEW))
+    assert kdc.metrics.cluster_accuracy(Y_NEW, out["cluster"]) >= 0.97
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    assert n2d.serving_map_ is None  # nothing learned: the graph follows from the fit
+    # A row gets the same answer alone as in a batch (UMAP's own transform need not).
+    alone = np.concatenate([_serve(path, X_NEW[i:i + 1])["probabilities"] for i in range(5)])
+    np.testing.assert_allclose(alone, out["probabilities"][:5], atol=1e-6)
+    again = kdc.load(n2d.save(tmp_path / "saved"))
+    out2 = _serve(again.export(tmp_path / "m2"), X_NEW)
+    np.testing.assert_array_equal(out2["cluster"], out["cluster"])
+
+
+def test_umap_transform_in_tf_follows_umap(n2d):
+    from kdc import _umap_tf
+
+    z_new = n2d.transform(X_NEW)
+    expected = n2d._manifold_transform(z_new)
+    got = _umap_tf.transform(tf.constant(z_new), _umap_tf.terms(n2d.manifold_)).numpy()
+    spread = np.ptp(n2d.manifold_embedding_, axis=0).mean()
+    # Only UMAP's random repulsion is left out: coordinates within a few % of the layout's size.
+    assert np.abs(got - expected).mean() < 0.05 * spread
+    np.testing.assert_array_equal(n2d._label_coordinates(got), n2d._label_coordinates(expected))
+    # More rows than a search block, with a ragged last block.
+    many = np.repeat(z_new, 6, axis=0)[:_umap_tf.BLOCK_ROWS + 7]
+    np.testing.assert_allclose(_umap_tf.transform(tf.constant(many), _umap_tf.terms(n2d.manifold_)),
+                               np.repeat(got, 6, axis=0)[:len(many)], atol=1e-5)
+
+
+def test_membership_weights_match_umap():
+    from umap.umap_ import compute_membership_strengths, smooth_knn_dist
+
+    from kdc import _umap_tf
+
+    rng = np.random.default_rng(0)
+    dist = np.sort(rng.uniform(0.2, 3.0, size=(50, 12)), axis=1).astype("float32")
+    for connectivity in (0.0, 1.0, 1.5):
+        weights, sigma = _umap_tf._memberships(dist, 12, connectivity, _umap_tf._NumpyOps)
+        sigmas, rhos = smooth_knn_dist(dist, 12.0, local_connectivity=connectivity)
+        ind = np.tile(np.arange(12, dtype=np.int32), (50, 1))
+        vals = compute_membership_strengths(ind, dist, sigmas, rhos, bipartite=True)[2]
+        np.testing.assert_allclose(sigma, sigmas, rtol=1e-4)
+        np.testing.assert_allclose(weights.ravel(), vals, rtol=1e-4, atol=1e-6)
+
+
+def test_n2d_parametric_map_export(tmp_path):
     est = _fit(kdc.N2D, n_neighbors=10)
-    path = est.export(tmp_path / "m")
+    path = est.export(tmp_path / "m", manifold_map="parametric")
     info = json.loads((path / serving.EXPORT_INFO).read_text())
     assert info["head"] == "parametric map + gmm"
     assert info["train_agreement"] >= 0.97
@@ -120,8 +175,22 @@ def test_n2d_export_matches_predict(tmp_path):
     # The parametric map is kept, so exporting again (or after save/load) gives the same graph.
     assert est.serving_map_ is not None
     again = kdc.load(est.save(tmp_path / "saved"))
-    out2 = _serve(again.export(tmp_path / "m2"), X_NEW)
+    out2 = _serve(again.export(tmp_path / "m2", manifold_map="parametric"), X_NEW)
     np.testing.assert_array_equal(out2["cluster"], out["cluster"])
+
+
+def test_n2d_with_another_manifold_exports_a_parametric_map(tmp_path):
+    from sklearn.decomposition import PCA
+
+    est = _fit(kdc.N2D, manifold=PCA(3))
+    with pytest.raises(ValueError, match="manifold_map='umap'.*PCA"):
+        est.export(tmp_path / "m", manifold_map="umap")
+    with pytest.raises(ValueError, match="manifold_map must be one of .*Received: manifold_map="):
+        est.export(tmp_path / "m", manifold_map="tsne")
+    assert not (tmp_path / "m").exists()
+    path = est.export(tmp_path / "m")  # auto: a learned map
+    assert json.loads((path / serving.EXPORT_INFO).read_text())["head"] == "parametric map + gmm"
+    assert np.mean(_serve(path, X_NEW)["cluster"] == est.predict(X_NEW)) >= 0.97
 
 
 def test_n2d_with_kmeans_head_exports(tmp_path):

@@ -264,11 +264,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         return saving.save(self, path, overwrite=overwrite)
 
-    def export(self, path, *, overwrite=False, verbose=None):
+    def export(self, path, *, overwrite=False, verbose=None, manifold_map="auto"):
         """Export a TF SavedModel for TF Serving (see :func:`kdc.serving.export`)."""
         from kdc import serving
 
-        return serving.export(self, path, overwrite=overwrite, verbose=verbose)
+        return serving.export(self, path, overwrite=overwrite, verbose=verbose,
+                              manifold_map=manifold_map)
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # may be self.__dict__ itself: copy

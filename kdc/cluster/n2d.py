@@ -107,8 +107,10 @@ class N2D(BaseDeepClusterer):
             ``n_clusters="auto"``, see ``k_selection_``).
         embedding_: the autoencoder embedding of the training data, shape
             (n_samples, embedding_dim).
-        serving_map_: None, or after :meth:`export` the Keras network that
-            maps embeddings to manifold coordinates in the SavedModel.
+        serving_map_: None, or after an :meth:`export` with a learned map
+            (``manifold_map="parametric"``, or a manifold other than UMAP) the
+            Keras network that maps embeddings to manifold coordinates in the
+            SavedModel.
         autoencoder_, encoder_, history_, timings_: as for every estimator.
 
     Example:
