@@ -101,6 +101,9 @@ def run_estimator(cls_name, x, k, seed, epochs):
     timings = dict(est.timings_)
     n_epochs = len(est.history_["pretrain"]["loss"])
     timings["pretrain_epochs"] = n_epochs
+    from kdc.cluster._precision import resolve_precision
+
+    timings["precision"] = resolve_precision(est.precision)
     return est.labels_, timings
 
 
@@ -198,7 +201,8 @@ def run_method(method, x, k, seed, epochs, clustering_epochs):
         t = time.perf_counter()
         labels, timings = RUNNERS[method][1](x, k, seed, e, c)
         seconds = time.perf_counter() - t
-    fields = {"seconds": seconds, **{key: float(v) for key, v in timings.items()},
+    fields = {"seconds": seconds,
+              **{key: v if isinstance(v, str) else float(v) for key, v in timings.items()},
               "rss_before_mb": mem.start_mb, "method_peak_rss_mb": mem.peak_mb}
     for key in ("pretrain_epochs", "clustering_epochs"):
         if key in fields:
@@ -343,10 +347,14 @@ def efficiency(row, probe):
     fps = _machine.autoencoder_flops_per_sample(row["d"])
     out["flops_per_sample"] = fps
     out["pretrain_gflops"] = fps * out["pretrain_samples_per_s"] / 1e9
-    peak = _machine.peak_gflops(probe, "float32")
+    # Against the peak of the dtype the matmuls ran in (kdc's precision="auto" trains in
+    # bfloat16 on CPUs with native bf16); peers train in float32.
+    dtype = "bfloat16" if row.get("precision") == "mixed_bfloat16" else "float32"
+    out["peak_dtype"] = dtype
+    peak = _machine.peak_gflops(probe, dtype)
     if peak:
         out["pretrain_peak_fraction"] = out["pretrain_gflops"] / peak
-    mix = ((probe or {}).get("float32", {}).get("layers", {}).get(str(row["d"])) or {})
+    mix = ((probe or {}).get(dtype, {}).get("layers", {}).get(str(row["d"])) or {})
     if mix.get("mix_gflops"):
         out["pretrain_mix_fraction"] = out["pretrain_gflops"] / mix["mix_gflops"]
     return out
@@ -383,7 +391,8 @@ def summarize(rows):
                 entry[key + "_std"] = float(np.std(vals))
         if "pretrain_samples_per_s" in entry:
             entry["samples_per_s"] = entry["pretrain_samples_per_s"]
-        for key in ("pretrain_epochs", "clustering_epochs", "flops_per_sample"):
+        for key in ("pretrain_epochs", "clustering_epochs", "flops_per_sample", "precision",
+                    "peak_dtype"):
             if ok[0].get(key) is not None:
                 entry[key] = ok[0][key]
         out.append(entry)
@@ -412,7 +421,8 @@ def to_markdown(summary, info, command, probe=None, notes=None, isolation="proce
               "method ran."),
              ("Mean ± std over seeds. time = the method's wall time; pretrain / head = its "
              "stages; GFLOP/s = autoencoder training FLOPs x samples/s, with its fraction of the "
-             "best measured float32 matmul rate."), "",
+             "best measured matmul rate of the dtype it trained in (bfloat16 for kdc's "
+             "precision='auto' on CPUs with native bf16, else float32)."), "",
              "## Results", "",
              ("| dataset | method | seeds | ACC | NMI | ARI | time (s) | pretrain (s) | head (s) "
              "| pretrain samples/s | pretrain GFLOP/s (% peak) | peak RSS (MB) | start-up (s) "

@@ -11,6 +11,7 @@ from sklearn.cluster import KMeans
 
 import kdc
 from kdc import saving
+from kdc.cluster._precision import resolve_precision
 from kdc.saving import ModelFormatError
 from tests.conftest import TINY, make_blobs
 
@@ -69,7 +70,12 @@ def test_pickle_round_trip_keeps_predictions_and_links(fitted, name):
     np.testing.assert_array_equal(again.predict(X), est.predict(X))
     assert again.encoder_ is again.autoencoder_.encoder
     if name == "DEC":
-        assert again.model_.encoder is again.autoencoder_.encoder
+        # The self-training model wraps the encoder itself in float32, a copy under a
+        # mixed policy ("auto": bf16 on CPUs that have it), with the same weights.
+        shared = again.model_.encoder is again.autoencoder_.encoder
+        assert shared == (resolve_precision(again.precision) == "float32")
+        for a, b in zip(again.model_.encoder.get_weights(), again.autoencoder_.encoder.get_weights()):
+            np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(again.model_.cluster_centers, est.cluster_centers_)
 
 

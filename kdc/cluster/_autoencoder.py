@@ -10,6 +10,7 @@ import numpy as np
 from kdc._threads import SpreadThreads
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _streaming
+from kdc.cluster._precision import policy_copy
 from kdc.models.autoencoder import DenoisingAutoencoder, DenseAutoencoder
 from kdc.models.conv_autoencoder import ConvAutoencoder
 
@@ -141,15 +142,25 @@ def make_optimizer(optimizer, learning_rate):
 
 
 def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callbacks=(),
-             verbose=1):
+             verbose=1, precision="float32", input_shape=None):
     """Train ``model`` to reconstruct ``x``; returns (history dict, seconds).
 
     ``x`` is an array, or a stream of :mod:`kdc.cluster._streaming` (memmap,
     ``.npy`` file, ``tf.data``), trained on through a shuffled ``tf.data``
-    pipeline without loading it whole.
+    pipeline without loading it whole. Under a mixed ``precision`` a copy of
+    ``model`` made under that dtype policy is trained (without XLA on a CPU,
+    where XLA's bf16 code was slower than oneDNN's) and its weights are
+    copied back, so ``model`` stays float32.
     """
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
-                  jit_compile=JIT_COMPILE)
+    trained = model
+    if epochs and precision != "float32":
+        shape = input_shape or tuple(model.encoder.input_shape[1:])
+        trained = policy_copy(model, precision, shape)
+    trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
+                    jit_compile=JIT_COMPILE if precision == "float32" or not JIT_COMPILE
+                    else "auto")
+    if trained is not model:
+        model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse")
     start = time.perf_counter()
     if epochs == 0:
         return {"loss": []}, 0.0
@@ -160,10 +171,12 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
         fit_args = dict(x=data, shuffle=False)  # shuffled by the pipeline
     else:
         fit_args = dict(x=x, y=x, batch_size=batch_size, shuffle=True)
-    history = model.fit(
+    history = trained.fit(
         **fit_args, epochs=epochs, callbacks=[*(callbacks or ()), SpreadThreads()],
         verbose=_keras_verbose(verbose),
     )
+    if trained is not model:
+        model.set_weights(trained.get_weights())
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (
         time.perf_counter() - start)
 

@@ -6,7 +6,6 @@ Preservation", IJCAI 2017. The Keras models doing the self-training are
 :class:`kdc.models.DEC` and :class:`kdc.models.IDEC`.
 """
 
-import contextlib
 import math
 import time
 import warnings
@@ -22,54 +21,14 @@ from kdc.callbacks import LabelChangeStopping, TargetDistributionUpdate
 from kdc.cluster import _streaming
 from kdc.cluster._autoencoder import _keras_verbose, make_optimizer
 from kdc.cluster._base import BaseDeepClusterer
+from kdc.cluster._precision import dtype_policy, policy_copy, resolve_precision
 from kdc.cluster._progress import SelfTrainingProgress as _Progress
 from kdc.cluster.aekmeans import make_kmeans, student_t
 from kdc.models.dec import DEC as _DECModel
 from kdc.models.dec import IDEC as _IDECModel
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 # Batch size of the full-data prediction passes (target updates, final labels).
 _PREDICT_BATCH = 4096
-
-
-def _gpu_available():
-    """Whether the Keras backend sees a GPU."""
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return bool(tf.config.list_physical_devices("GPU"))
-        if backend == "jax":
-            import jax
-
-            return any(d.platform == "gpu" for d in jax.devices())
-        if backend == "torch":
-            import torch
-
-            return bool(torch.cuda.is_available())
-    except Exception:  # a broken accelerator set-up: fall back to float32
-        return False
-    return False
-
-
-def resolve_precision(precision):
-    """The dtype policy name for ``precision`` ("auto": mixed_float16 on a GPU, else float32)."""
-    check_choice(precision, "precision", PRECISIONS)
-    if precision == "auto":
-        return "mixed_float16" if _gpu_available() else "float32"
-    return precision
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Set the global Keras dtype policy inside the block, restore the previous one after."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 class _SelfTrainingClusterer(BaseDeepClusterer):
@@ -162,13 +121,8 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         wraps a mixed-precision copy (Keras layers take the dtype policy they are
         created under) whose weights are copied back after training.
         """
-        ae = self.autoencoder_
+        ae = policy_copy(self.autoencoder_, params["precision"], self._model_input_shape)
         with dtype_policy(params["precision"]):
-            if params["precision"] != "float32":
-                config = {k: v for k, v in ae.get_config().items() if k != "dtype"}
-                ae = ae.__class__.from_config(config)
-                ae(np.zeros((1,) + tuple(self._model_input_shape), dtype="float32"))
-                ae.set_weights(self.autoencoder_.get_weights())
             model = self._make_model(ae, params)
             model.build((None,) + tuple(self._model_input_shape))
             # "auto": XLA on accelerators only. On CPU, XLA made these steps 1.5-4x
@@ -279,11 +233,13 @@ class DEC(_SelfTrainingClusterer):
         clustering_learning_rate: float > 0, or None: 0.01 for "sgd", 0.001
             for other names, the instance's own for an optimizer instance.
         clustering_batch_size: int >= 1, the self-training batch size.
-        precision: "auto" (mixed_float16 when Keras sees a GPU, otherwise
-            float32), "float32", "mixed_float16" or "mixed_bfloat16": the dtype
-            policy of the self-training only (pretraining, ``predict`` and
-            ``transform`` stay float32; the global policy is restored). The
-            clustering layer and the KL loss always compute in float32.
+        precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16": the
+            dtype policy of pretraining and self-training ("auto": mixed_float16
+            on a GPU, mixed_bfloat16 on a CPU with native bf16 instructions,
+            else float32; see :class:`kdc.cluster.BaseDeepClusterer`).
+            ``predict`` and ``transform`` stay float32 and the global policy is
+            restored. The clustering layer and the KL loss always compute in
+            float32.
         distribute: None or a ``tf.distribute.Strategy``: pretraining and
             self-training run under it; ``batch_size`` and
             ``clustering_batch_size`` are global (see
@@ -330,7 +286,7 @@ class DEC(_SelfTrainingClusterer):
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
-            pretrained=pretrained, warm_start=warm_start, scale=scale,
+            pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
             random_state=random_state, verbose=verbose, distribute=distribute)
         self.alpha = alpha
         self.update_interval = update_interval
@@ -340,7 +296,6 @@ class DEC(_SelfTrainingClusterer):
         self.clustering_optimizer = clustering_optimizer
         self.clustering_learning_rate = clustering_learning_rate
         self.clustering_batch_size = clustering_batch_size
-        self.precision = precision
 
     def _make_model(self, autoencoder, params):
         return _DECModel(autoencoder.encoder, self._k, params["alpha"])
@@ -391,7 +346,7 @@ class IDEC(_SelfTrainingClusterer):
             embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
-            pretrained=pretrained, warm_start=warm_start, scale=scale,
+            pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
             random_state=random_state, verbose=verbose, distribute=distribute)
         self.alpha = alpha
         self.gamma = gamma
@@ -402,7 +357,6 @@ class IDEC(_SelfTrainingClusterer):
         self.clustering_optimizer = clustering_optimizer
         self.clustering_learning_rate = clustering_learning_rate
         self.clustering_batch_size = clustering_batch_size
-        self.precision = precision
 
     def _check_head_params(self):
         params = super()._check_head_params()

@@ -477,3 +477,35 @@ def test_random_state_accepts_random_state_instance(data):
 def test_largest_random_state_is_accepted(data):
     est = AEKMeans(3, n_init=1, random_state=2**32 - 1, **UNTRAINED).fit(data[0])
     assert est.labels_.shape == (240,)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "float32"])
+def test_pretraining_precision_keeps_the_models_float32(data, precision):
+    x, _ = data
+    est = AEKMeans(3, n_init=2, random_state=0, precision=precision, **TINY).fit(x)
+    assert keras.config.dtype_policy().name == "float32"
+    assert {layer.dtype_policy.name for layer in est.autoencoder_.encoder.layers} == {"float32"}
+    assert est.transform(x).dtype == np.float32
+    losses = est.history_["pretrain"]["loss"]
+    assert len(losses) == TINY["pretrain_epochs"] and np.all(np.isfinite(losses))
+    assert losses[-1] < losses[0]  # the trained weights reached the float32 model
+    # The same seed gives the same network under a mixed policy too.
+    again = AEKMeans(3, n_init=2, random_state=0, precision=precision, **TINY).fit(x)
+    np.testing.assert_array_equal(again.transform(x), est.transform(x))
+
+
+def test_auto_precision_uses_bf16_only_on_cpus_that_have_it(monkeypatch):
+    from kdc.cluster import _precision
+
+    monkeypatch.setattr(_precision, "gpu_available", lambda: False)
+    for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
+        monkeypatch.setattr(_precision, "native_bf16_cpu", lambda native=native: native)
+        assert _precision.resolve_precision("auto") == expected
+    monkeypatch.setattr(_precision, "gpu_available", lambda: True)
+    assert _precision.resolve_precision("auto") == "mixed_float16"
+    assert _precision.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+
+
+def test_invalid_precision_names_the_argument(data):
+    with pytest.raises(ValueError, match="precision must be one of .*Received: precision='bf16'"):
+        AEKMeans(3, precision="bf16", **TINY).fit(data[0])
