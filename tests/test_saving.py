@@ -73,7 +73,7 @@ def test_pickle_round_trip_keeps_predictions_and_links(fitted, name):
         # The self-training model wraps the encoder itself in float32, a copy under a
         # mixed policy ("auto": bf16 on CPUs that have it), with the same weights.
         shared = again.model_.encoder is again.autoencoder_.encoder
-        assert shared == (resolve_precision(again.precision) == "float32")
+        assert shared == (resolve_precision(again.precision, cpu_bf16=True) == "float32")
         for a, b in zip(again.model_.encoder.get_weights(), again.autoencoder_.encoder.get_weights()):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(again.model_.cluster_centers, est.cluster_centers_)

@@ -90,10 +90,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16":
             the Keras dtype policy training runs under (on a copy of the
             autoencoder; ``autoencoder_``, the embedding, ``predict`` and the
-            exports stay float32). "auto" is mixed_float16 on a GPU,
-            mixed_bfloat16 on a CPU with native bf16 instructions (AVX512-BF16
-            or AMX; there it trained 1.4-2x faster than float32 at the same
-            loss and accuracy) and float32 on other CPUs.
+            exports stay float32). "auto" is mixed_float16 on a GPU and
+            float32 on a CPU: bf16 pretraining on a CPU with AVX512-BF16 was
+            no faster on MNIST-test and cost N2D 5-7 points of ACC on the
+            digits data (DEC and IDEC self-train in bf16 there, see
+            :class:`kdc.DEC`).
         random_state: int or None; an int makes ``fit`` repeatable on the same
             machine (it seeds Keras, NumPy and the scikit-learn parts).
         verbose: 0 silent, 1 a line per stage and Keras progress bars, 2 also

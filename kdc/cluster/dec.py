@@ -48,7 +48,7 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
             "n_init": check_int(self.n_init, "n_init", minimum=1),
             "batch_size": check_int(self.clustering_batch_size, "clustering_batch_size",
                                     minimum=1),
-            "precision": resolve_precision(self.precision),
+            "precision": resolve_precision(self.precision, cpu_bf16=True),
         }
         if self.clustering_learning_rate is not None:
             check_float(self.clustering_learning_rate, "clustering_learning_rate", minimum=0.0,
@@ -234,12 +234,14 @@ class DEC(_SelfTrainingClusterer):
             for other names, the instance's own for an optimizer instance.
         clustering_batch_size: int >= 1, the self-training batch size.
         precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16": the
-            dtype policy of pretraining and self-training ("auto": mixed_float16
-            on a GPU, mixed_bfloat16 on a CPU with native bf16 instructions,
-            else float32; see :class:`kdc.cluster.BaseDeepClusterer`).
-            ``predict`` and ``transform`` stay float32 and the global policy is
-            restored. The clustering layer and the KL loss always compute in
-            float32.
+            dtype policy of pretraining and self-training. "auto": mixed_float16
+            on a GPU; on a CPU, float32 pretraining (see
+            :class:`kdc.cluster.BaseDeepClusterer`) and mixed_bfloat16
+            self-training when the CPU has native bf16 instructions (MNIST,
+            2,000 steps from the shipped weights: 87/76 s instead of 170/132 s
+            in float32, ACC .8683 against .8684), else float32. ``predict``
+            and ``transform`` stay float32 and the global policy is restored.
+            The clustering layer and the KL loss always compute in float32.
         distribute: None or a ``tf.distribute.Strategy``: pretraining and
             self-training run under it; ``batch_size`` and
             ``clustering_batch_size`` are global (see

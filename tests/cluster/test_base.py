@@ -494,15 +494,17 @@ def test_pretraining_precision_keeps_the_models_float32(data, precision):
     np.testing.assert_array_equal(again.transform(x), est.transform(x))
 
 
-def test_auto_precision_uses_bf16_only_on_cpus_that_have_it(monkeypatch):
+def test_auto_precision_uses_bf16_only_where_asked_on_cpus_that_have_it(monkeypatch):
     from kdc.cluster import _precision
 
     monkeypatch.setattr(_precision, "gpu_available", lambda: False)
     for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
         monkeypatch.setattr(_precision, "native_bf16_cpu", lambda native=native: native)
-        assert _precision.resolve_precision("auto") == expected
+        assert _precision.resolve_precision("auto", cpu_bf16=True) == expected
+        assert _precision.resolve_precision("auto") == "float32"  # pretraining on a CPU
     monkeypatch.setattr(_precision, "gpu_available", lambda: True)
-    assert _precision.resolve_precision("auto") == "mixed_float16"
+    for cpu_bf16 in (True, False):
+        assert _precision.resolve_precision("auto", cpu_bf16=cpu_bf16) == "mixed_float16"
     assert _precision.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
 
 
