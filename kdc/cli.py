@@ -51,6 +51,7 @@ from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, 
 from kdc._pretrained import PretrainedWeightsError
 from kdc.select import METHODS as K_METHODS
 from kdc.select import parse_k_range
+from kdc.serving import MANIFOLD_MAPS
 
 METHODS = {"aekmeans": "AEKMeans", "dec": "DEC", "idec": "IDEC", "n2d": "N2D"}
 AUTOENCODERS = ("dense", "denoising", "conv")
@@ -174,7 +175,7 @@ def build_parser():
     export.add_argument("--out", required=True, metavar="DIR", help="the SavedModel folder")
     export.add_argument("--overwrite", action="store_true",
                         help="replace an earlier kdc export in --out (after success)")
-    export.add_argument("--manifold-map", choices=("auto", "umap", "parametric"), default="auto",
+    export.add_argument("--manifold-map", choices=MANIFOLD_MAPS, default="auto",
                         help="N2D: UMAP's transform in TF ops ('umap'; 'auto' uses it for a UMAP "
                         "manifold) or a learned Keras map ('parametric')")
     export.set_defaults(func=cmd_export)

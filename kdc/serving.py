@@ -279,9 +279,10 @@ def _n2d_head(est, verbose, manifold_map="auto"):
         logits = _mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
         return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
 
+    from kdc._keras_utils import call_in_chunks
+
     def clusters(z):
-        m = np.concatenate([np.asarray(mapper(z[i:i + 4096], training=False), "float64")
-                            for i in range(0, len(z), 4096)])
+        m = call_in_chunks(mapper, z).astype("float64")
         return np.argmax(keras.ops.convert_to_numpy(_mixture_logits(m, terms)), axis=1)
 
     info = {"head": f"{name} + {kind}",

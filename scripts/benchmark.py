@@ -347,8 +347,8 @@ def efficiency(row, probe):
     fps = _machine.autoencoder_flops_per_sample(row["d"])
     out["flops_per_sample"] = fps
     out["pretrain_gflops"] = fps * out["pretrain_samples_per_s"] / 1e9
-    # Against the peak of the dtype the matmuls ran in (kdc's precision="auto" trains in
-    # bfloat16 on CPUs with native bf16); peers train in float32.
+    # Against the peak of the dtype the matmuls ran in: bfloat16 for a kdc run pretrained
+    # with precision="mixed_bfloat16", else float32 (kdc's CPU default and the peers).
     dtype = "bfloat16" if row.get("precision") == "mixed_bfloat16" else "float32"
     out["peak_dtype"] = dtype
     peak = _machine.peak_gflops(probe, dtype)
@@ -421,8 +421,8 @@ def to_markdown(summary, info, command, probe=None, notes=None, isolation="proce
               "method ran."),
              ("Mean ± std over seeds. time = the method's wall time; pretrain / head = its "
              "stages; GFLOP/s = autoencoder training FLOPs x samples/s, with its fraction of the "
-             "best measured matmul rate of the dtype it trained in (bfloat16 for kdc's "
-             "precision='auto' on CPUs with native bf16, else float32)."), "",
+             "best measured matmul rate of the dtype it trained in (bfloat16 for kdc runs "
+             "pretrained with precision='mixed_bfloat16', else float32)."), "",
              "## Results", "",
              ("| dataset | method | seeds | ACC | NMI | ARI | time (s) | pretrain (s) | head (s) "
              "| pretrain samples/s | pretrain GFLOP/s (% peak) | peak RSS (MB) | start-up (s) "

@@ -26,7 +26,7 @@ if SHARED.is_dir():
     os.environ.setdefault("KDC_DATA", str(SHARED))
 
 import kdc  # noqa: E402
-from kdc.serving import EXPORT_INFO  # noqa: E402
+from kdc.serving import EXPORT_INFO, MANIFOLD_MAPS  # noqa: E402
 
 
 def main(argv=None):
@@ -35,7 +35,7 @@ def main(argv=None):
                         help="manifold_sample_size (default: fit UMAP on every training row)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kdc_n2d_export"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--manifold-map", default="auto", choices=("auto", "umap", "parametric"))
+    parser.add_argument("--manifold-map", default="auto", choices=MANIFOLD_MAPS)
     args = parser.parse_args(argv)
     import tensorflow as tf
 

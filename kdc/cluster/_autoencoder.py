@@ -150,12 +150,10 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     pipeline without loading it whole. Under a mixed ``precision`` a copy of
     ``model`` made under that dtype policy is trained (without XLA on a CPU,
     where XLA's bf16 code was slower than oneDNN's) and its weights are
-    copied back, so ``model`` stays float32.
+    copied back, so ``model`` stays float32; ``input_shape`` (one sample's
+    shape) is needed to build that copy.
     """
-    trained = model
-    if epochs and precision != "float32":
-        shape = input_shape or tuple(model.encoder.input_shape[1:])
-        trained = policy_copy(model, precision, shape)
+    trained = policy_copy(model, precision, input_shape) if epochs else model
     trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
                     jit_compile=JIT_COMPILE if precision == "float32" or not JIT_COMPILE
                     else "auto")
