@@ -13,7 +13,8 @@ UMAP places a new row in three steps (umap-learn 0.5, ``UMAP.transform``):
    followed by pushes away from randomly drawn training rows.
 
 Steps 1-2 and the pulls of step 3 are deterministic and are reproduced here
-exactly, with an exact k-NN search over the training embedding. The random
+exactly, with an exact k-NN search over the training embedding (euclidean or
+cosine distances, UMAP's ``metric``). The random
 pushes are left out: with the pulls alone, the placement agreed with
 ``UMAP.transform`` + GMM on 99.9% of held-out MNIST rows (umap-learn's own
 transform with another ``transform_seed`` also agrees on 99.9%), while their
@@ -38,6 +39,9 @@ _MIN_K_DIST_SCALE = 1e-3
 _CLIP = 4.0
 # Training rows whose membership weights set the fixed largest weight.
 _WMAX_ROWS = 10_000
+# Input metrics of the transform: euclidean distances, or cosine distances
+# 1 - cos(angle) (rows of zero norm are taken as the zero direction).
+METRICS = ("euclidean", "l2", "cosine")
 
 
 def unsupported(manifold):
@@ -51,7 +55,7 @@ def unsupported(manifold):
     import scipy.sparse
 
     checks = [
-        (manifold.metric in ("euclidean", "l2"), f"metric={manifold.metric!r}"),
+        (manifold.metric in METRICS, f"metric={manifold.metric!r}"),
         (getattr(manifold, "output_metric", "euclidean") in ("euclidean", "l2"),
          f"output_metric={getattr(manifold, 'output_metric', None)!r}"),
         (not getattr(manifold, "densmap", False), "densmap=True"),
@@ -144,11 +148,12 @@ def terms(manifold):
     rows = np.random.default_rng(0).choice(
         fit_z.shape[0], min(_WMAX_ROWS, fit_z.shape[0]), replace=False)
     n_query = min(k + 1, fit_z.shape[0])
-    dist, _ = NearestNeighbors(n_neighbors=n_query, algorithm="brute").fit(fit_z).kneighbors(
-        fit_z[rows])
+    metric = "cosine" if manifold.metric == "cosine" else "euclidean"
+    dist, _ = NearestNeighbors(n_neighbors=n_query, algorithm="brute", metric=metric).fit(
+        fit_z).kneighbors(fit_z[rows])
     dist = dist[:, 1:].astype("float32") if n_query > k else dist.astype("float32")
     weights, _ = _memberships(dist, k, local_connectivity, _NumpyOps)
-    return {"fit_z": fit_z, "fit_y": fit_y, "n_neighbors": k, "epochs": epochs,
+    return {"fit_z": fit_z, "fit_y": fit_y, "metric": metric, "n_neighbors": k, "epochs": epochs,
             "local_connectivity": local_connectivity, "w_max": float(weights.max()),
             "a": float(manifold._a), "b": float(manifold._b),
             "alpha": float(manifold._initial_alpha) / 4.0}
@@ -163,6 +168,8 @@ def transform(z, t):
     d, c = t["fit_z"].shape[1], t["fit_y"].shape[1]
     blocks = tf.reshape(tf.pad(z, [[0, (-n) % BLOCK_ROWS], [0, 0]]), [-1, BLOCK_ROWS, d])
     consts = {name: tf.constant(t[name]) for name in ("fit_z", "fit_y")}
+    if t["metric"] == "cosine":
+        consts["fit_z"] = _unit_rows(consts["fit_z"])
     consts["fit_sq"] = tf.reduce_sum(tf.square(consts["fit_z"]), axis=1)
     out = tf.map_fn(lambda block: _place_block(block, consts, t), blocks,
                     fn_output_signature=tf.TensorSpec([BLOCK_ROWS, c], tf.float32))
@@ -179,17 +186,39 @@ class _TFOps:
                 "reduce_sum": tf.reduce_sum, "reduce_mean": tf.reduce_mean}[name]
 
 
+def _unit_rows(z):
+    """Rows scaled to unit norm (zero rows stay zero), as scipy's cosine distance sees them."""
+    import tensorflow as tf
+
+    norm = tf.sqrt(tf.reduce_sum(tf.square(z), axis=-1, keepdims=True))
+    return tf.math.divide_no_nan(z, norm)
+
+
+def _neighbours(zb, consts, k, metric):
+    """(indices, distances) of the k nearest training rows of each row of the block ``zb``."""
+    import tensorflow as tf
+
+    fit_z = consts["fit_z"]
+    if metric == "cosine":  # fit_z holds unit rows: 1 - cos is 1 - the dot product
+        zb = _unit_rows(zb)
+        _, idx = tf.math.top_k(tf.matmul(zb, fit_z, transpose_b=True), k=k)
+        return idx, tf.maximum(
+            1.0 - tf.reduce_sum(zb[:, None, :] * tf.gather(fit_z, idx), axis=-1), 0.0)
+    # Candidates from the expanded squared distance, then the distances
+    # recomputed from the differences.
+    d2 = (tf.reduce_sum(tf.square(zb), axis=1, keepdims=True)
+          - 2.0 * tf.matmul(zb, fit_z, transpose_b=True) + consts["fit_sq"][None, :])
+    _, idx = tf.math.top_k(-d2, k=k)
+    return idx, tf.sqrt(tf.reduce_sum(tf.square(zb[:, None, :] - tf.gather(fit_z, idx)), -1))
+
+
 def _place_block(zb, consts, t):
     import tensorflow as tf
 
     k, a, b = t["n_neighbors"], t["a"], t["b"]
-    fit_z, fit_y = consts["fit_z"], consts["fit_y"]
-    # Exact k nearest training rows: candidates from the expanded squared distance,
-    # then the distances recomputed from the differences and sorted.
-    d2 = (tf.reduce_sum(tf.square(zb), axis=1, keepdims=True)
-          - 2.0 * tf.matmul(zb, fit_z, transpose_b=True) + consts["fit_sq"][None, :])
-    _, idx = tf.math.top_k(-d2, k=k)
-    dist = tf.sqrt(tf.reduce_sum(tf.square(zb[:, None, :] - tf.gather(fit_z, idx)), axis=-1))
+    fit_y = consts["fit_y"]
+    # Exact k nearest training rows, sorted by distance.
+    idx, dist = _neighbours(zb, consts, k, t["metric"])
     order = tf.argsort(dist, axis=1, stable=True)
     idx, dist = tf.gather(idx, order, batch_dims=1), tf.gather(dist, order, batch_dims=1)
     w, _ = _memberships(dist, k, t["local_connectivity"], _TFOps())

@@ -130,9 +130,18 @@ def test_n2d_export_carries_umap_transform_and_matches_predict(n2d, tmp_path):
     np.testing.assert_array_equal(out2["cluster"], out["cluster"])
 
 
-def test_umap_transform_in_tf_follows_umap(n2d):
+@pytest.fixture(scope="module", params=["euclidean", "cosine"])
+def n2d_by_metric(request, n2d):
+    """N2D heads whose UMAP uses each metric the TF transform supports."""
+    if n2d.manifold_.metric == request.param:
+        return n2d
+    return _fit(kdc.N2D, n_neighbors=10, umap_metric=request.param)
+
+
+def test_umap_transform_in_tf_follows_umap(n2d_by_metric):
     from kdc import _umap_tf
 
+    n2d = n2d_by_metric
     z_new = n2d.transform(X_NEW)
     expected = n2d._manifold_transform(z_new)
     got = _umap_tf.transform(tf.constant(z_new), _umap_tf.terms(n2d.manifold_)).numpy()
@@ -160,6 +169,33 @@ def test_membership_weights_match_umap():
         vals = compute_membership_strengths(ind, dist, sigmas, rhos, bipartite=True)[2]
         np.testing.assert_allclose(sigma, sigmas, rtol=1e-4)
         np.testing.assert_allclose(weights.ravel(), vals, rtol=1e-4, atol=1e-6)
+
+
+def test_cosine_neighbours_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    from kdc import _umap_tf
+
+    rng = np.random.default_rng(1)
+    fit_z = rng.normal(size=(300, 6)).astype("float32")
+    query = rng.normal(size=(40, 6)).astype("float32")
+    query[0] = 0.0  # a zero row is at cosine distance 1 from every row, as in scikit-learn
+    consts = {"fit_z": _umap_tf._unit_rows(tf.constant(fit_z))}
+    idx, dist = _umap_tf._neighbours(tf.constant(query), consts, 8, "cosine")
+    want_dist, want_idx = NearestNeighbors(n_neighbors=8, metric="cosine").fit(
+        fit_z).kneighbors(query)
+    np.testing.assert_allclose(np.sort(dist.numpy(), axis=1), want_dist, atol=1e-5)
+    np.testing.assert_array_equal(np.sort(idx.numpy()[1:], axis=1), np.sort(want_idx[1:], axis=1))
+
+
+def test_umap_transform_refuses_what_it_does_not_reproduce():
+    import umap
+
+    from kdc import _umap_tf
+
+    z = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    fitted = umap.UMAP(n_neighbors=5, metric="manhattan", n_epochs=5, random_state=0).fit(z)
+    assert _umap_tf.unsupported(fitted) == "metric='manhattan'"
 
 
 def test_n2d_parametric_map_export(tmp_path):
