@@ -123,6 +123,26 @@ def test_exact_index_matches_brute_force():
     assert (np.diff(q_dist, axis=1) >= 0).all()
 
 
+def test_exact_cosine_index_matches_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(400, 6)).astype("float32")
+    query = rng.normal(size=(30, 6)).astype("float32")
+    query[0] = 0.0  # at cosine distance 1 from every row, as scikit-learn says
+    index = ExactNeighborIndex(data, 8, metric="cosine")
+    ind, dist = index.query(query, 8)
+    want_dist, want_ind = NearestNeighbors(n_neighbors=8, metric="cosine").fit(data).kneighbors(
+        query)
+    np.testing.assert_allclose(dist, want_dist, atol=1e-5)
+    np.testing.assert_array_equal(ind[1:], want_ind[1:])
+    g_ind, g_dist = index.neighbor_graph()
+    want_dist, want_ind = NearestNeighbors(n_neighbors=7, metric="cosine").fit(data).kneighbors()
+    np.testing.assert_array_equal(g_ind[:, 0], np.arange(400))
+    np.testing.assert_array_equal(g_ind[:, 1:], want_ind)
+    np.testing.assert_allclose(g_dist[:, 1:], want_dist, atol=1e-5)
+
+
 def test_umap_with_exact_graph_transforms_new_points():
     rng = np.random.default_rng(1)
     centers = rng.normal(scale=10, size=(2, 6))
