@@ -14,10 +14,11 @@ from kdc.cluster._base import PARALLEL_SELECT_MIN_ROWS
 from kdc.select import parse_k_range, select_k
 
 SELECT_K_PLOT = "select_k.png"
-# Options that build the autoencoder of `kdc select-k --embed`: (option, estimator argument).
+# Options that build the autoencoder (`kdc fit`, `kdc select-k --embed`): (option, argument).
 EMBED_OPTIONS = (("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
                  ("autoencoder", "autoencoder"), ("hidden_dims", "hidden_dims"),
-                 ("embedding_dim", "embedding_dim"), ("pretrained", "pretrained"))
+                 ("embedding_dim", "embedding_dim"), ("augment", "augment"),
+                 ("pretrained", "pretrained"))  # --pretrained last: it implies --embed
 
 
 # ------------------------------------------------------------------ select-k
@@ -55,7 +56,7 @@ def cmd_select_k(args):
                     raise CLIError(f"--pretrained {args.pretrained!r} does not fit the data: "
                                    f"{_one_line(exc)}", 2) from exc
         kept = ("autoencoder", "hidden_dims", "embedding_dim", "pretrain_epochs", "batch_size",
-                "pretrained", "random_state")
+                "pretrained", "augment", "random_state")
         space = {"kind": "embedding", "n_dims": int(z.shape[1]),
                  "autoencoder": {k: v for k, v in est.get_params().items() if k in kept},
                  "pretrain_epochs_run": len(est.history_["pretrain"].get("loss", []))}

@@ -44,7 +44,7 @@ import kdc
 from kdc import _figures, _report
 from kdc import datasets as _datasets
 from kdc import metrics as _metrics
-from kdc._cli_commands import cmd_export, cmd_select_k
+from kdc._cli_commands import EMBED_OPTIONS, cmd_export, cmd_select_k
 from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, _int_list,
                              _int_type, _k_range, _keep, _load_data, _model_dir, _one_line,
                              _Parser)
@@ -189,6 +189,10 @@ def _add_model_options(p):
     p.add_argument("--batch-size", type=_int_type(1), metavar="N",
                    help="pretraining batch size (default: the estimator's)")
     p.add_argument("--autoencoder", choices=AUTOENCODERS, help="default: dense")
+    p.add_argument("--augment", type=_int_type(0, allow_auto=True), metavar="PIXELS",
+                   help="largest random shift of image rows while training (pretraining and "
+                   "DEC/IDEC self-training; default 'auto': 1 pixel for images of at least "
+                   "16x16, none for other data; 0: none)")
     p.add_argument("--hidden-dims", type=_int_list, metavar="500,500,2000",
                    help="hidden layer sizes of the dense encoder")
     p.add_argument("--embedding-dim", type=_int_type(1), metavar="D",
@@ -276,9 +280,7 @@ def _cmd_fit(args):
     out = _report.check_output_dir(args.out, overwrite=args.overwrite, keep=_keep(args.data))
     params = {"n_clusters": args.clusters, "random_state": args.seed}
     for option, name in (("k_range", "k_range"), ("k_selection", "k_selection"),
-                         ("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
-                         ("autoencoder", "autoencoder"), ("hidden_dims", "hidden_dims"),
-                         ("embedding_dim", "embedding_dim"), ("pretrained", "pretrained")):
+                         *EMBED_OPTIONS):
         if getattr(args, option) is not None:  # otherwise the estimator's default applies
             params[name] = getattr(args, option)
     return _run(args, args.data, args.data_dir, args.method, params, out, baseline=args.baseline)
@@ -308,6 +310,11 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
     console.say(f"{n_samples} samples of shape {tuple(x.shape[1:])}, "
                 + (f"labels with {len(np.unique(y))} classes" if y is not None else "no labels"))
     _check_k(params, n_samples)
+    if "augment" in params:  # shifts need images: a bad input, not a failed fit
+        from kdc.cluster._augment import resolve_shift
+
+        with _errors_as("--augment", 2, ValueError):
+            resolve_shift(params["augment"], tuple(x.shape[1:]))
     est = cls(**params, verbose=0 if args.quiet else 1)
     with warnings.catch_warnings(record=True) as caught:  # the active filters still apply
         settings = ", ".join(f"{k}={v}" for k, v in params.items())

@@ -142,7 +142,7 @@ def make_optimizer(optimizer, learning_rate):
 
 
 def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callbacks=(),
-             verbose=1, precision="float32", input_shape=None):
+             verbose=1, precision="float32", input_shape=None, augment=None):
     """Train ``model`` to reconstruct ``x``; returns (history dict, seconds).
 
     ``x`` is an array, or a stream of :mod:`kdc.cluster._streaming` (memmap,
@@ -151,7 +151,9 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     ``model`` made under that dtype policy is trained (without XLA on a CPU,
     where XLA's bf16 code was slower than oneDNN's) and its weights are
     copied back, so ``model`` stays float32; ``input_shape`` (one sample's
-    shape) is needed to build that copy.
+    shape) is needed to build that copy. ``augment``, a function of a batch
+    of model inputs and its number (see :func:`kdc.cluster._augment.shifter`),
+    changes every training batch; the model reconstructs the changed batch.
     """
     trained = policy_copy(model, precision, input_shape) if epochs else model
     trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
@@ -162,13 +164,7 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     start = time.perf_counter()
     if epochs == 0:
         return {"loss": []}, 0.0
-    if isinstance(x, _streaming.Stream):
-        # The shuffling seed comes from NumPy's global generator, which
-        # random_state has seeded: repeatable fits, and different runs otherwise.
-        data = x.training_dataset(batch_size, seed=int(np.random.randint(2**31 - 1)))
-        fit_args = dict(x=data, shuffle=False)  # shuffled by the pipeline
-    else:
-        fit_args = dict(x=x, y=x, batch_size=batch_size, shuffle=True)
+    fit_args = _streaming.fit_arguments(x, batch_size, augment=augment)
     history = trained.fit(
         **fit_args, epochs=epochs, callbacks=[*(callbacks or ()), SpreadThreads()],
         verbose=_keras_verbose(verbose),

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from kdc import _pretrained
 from kdc._keras_utils import call_in_chunks
 from kdc._validation import check_array, check_choice, check_int, check_n_clusters
-from kdc.cluster import _autoencoder, _distribute, _streaming
+from kdc.cluster import _augment, _autoencoder, _distribute, _streaming
 from kdc.cluster._precision import resolve_precision
 from kdc.cluster._scaling import fit_scaling
 from kdc.select import METHODS as K_SELECTIONS
@@ -95,6 +95,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             no faster on MNIST-test and cost N2D 5-7 points of ACC on the
             digits data (DEC and IDEC self-train in bf16 there, see
             :class:`kdc.DEC`).
+        augment: "auto", None or an int >= 0: random shifts of image rows
+            while training (up to this many whole pixels, the uncovered
+            border filled with 0): autoencoder pretraining and DEC/IDEC
+            self-training, so the embedding does not depend on exactly where
+            a stroke sits; the embedding the head clusters, DEC's target
+            distribution and ``predict`` see the rows unshifted. "auto"
+            shifts by up to 1 pixel when ``x`` holds images (n_samples,
+            height, width[, channels]) at least 16 pixels high and wide, and
+            does nothing for other data (flat rows, the 8x8 digits). MNIST,
+            70,000 rows: DEC ACC .889 instead of .826 (see
+            :mod:`kdc.cluster._augment`). An int asks for images.
         random_state: int or None; an int makes ``fit`` repeatable on the same
             machine (it seeds Keras, NumPy and the scikit-learn parts).
         verbose: 0 silent, 1 a line per stage and Keras progress bars, 2 also
@@ -110,7 +121,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
                  pretrained=None, warm_start=False, scale="auto", precision="auto",
-                 random_state=None, verbose=1, distribute=None):
+                 augment="auto", random_state=None, verbose=1, distribute=None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.k_selection = k_selection
@@ -127,6 +138,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.warm_start = warm_start
         self.scale = scale
         self.precision = precision
+        self.augment = augment
         self.random_state = random_state
         self.verbose = verbose
         self.distribute = distribute
@@ -202,15 +214,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         epochs = 0 if from_weights and self.pretrain_epochs == "auto" else (
             _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0]))
         batch_size = check_int(self.batch_size, "batch_size", minimum=1)
+        augment = self._augmenter(epochs)
         if epochs:
             self._log(f"pretraining {type(self.autoencoder_).__name__} for {epochs} epochs "
-                      f"(batch size {batch_size})")
+                      f"(batch size {batch_size}"
+                      + (f", images shifted by up to {augment.shift} px)" if augment else ")"))
         pre_history, self.timings_["pretrain"] = _autoencoder.pretrain(
             self.autoencoder_, xm, epochs=epochs, batch_size=batch_size,
             optimizer=self.optimizer, learning_rate=self.learning_rate,
             callbacks=self.callbacks, verbose=self.verbose,
             precision=resolve_precision(self.precision),
-            input_shape=self._model_input_shape)
+            input_shape=self._model_input_shape, augment=augment)
         self.history_ = {"pretrain": pre_history}
         if epochs:
             self._log(f"pretraining done in {self.timings_['pretrain']:.1f} s, final loss "
@@ -231,6 +245,19 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.timings_["total"] = time.perf_counter() - t_start
         self._log(f"head done in {self.timings_['head']:.1f} s; total {self.timings_['total']:.1f} s")
         return self
+
+    def _augmenter(self, steps):
+        """The ``augment`` shifter of model-input batches for a training phase, or None.
+
+        None when ``augment`` asks for no shifts of this data or there is no
+        training (``steps`` 0); the shifts' seed comes from NumPy's generator,
+        which ``random_state`` has seeded.
+        """
+        shift = _augment.resolve_shift(self.augment, self.input_shape_)
+        if not (shift and steps):
+            return None
+        return _augment.shifter(shift, self.input_shape_, self._model_input_shape,
+                                seed=np.random.randint(2**31 - 1))
 
     # ------------------------------------------------------------- predict
     def transform(self, x):

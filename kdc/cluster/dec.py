@@ -167,12 +167,8 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         with warnings.catch_warnings():
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
-            if stream:  # the shuffling seed comes from NumPy, seeded by random_state
-                data = dict(x=x.training_dataset(params["batch_size"], indices=True,
-                                                 seed=int(np.random.randint(2**31 - 1))),
-                            shuffle=False)
-            else:
-                data = dict(x=x, y=np.arange(n), batch_size=params["batch_size"], shuffle=True)
+            data = _streaming.fit_arguments(x, params["batch_size"], indices=True,
+                                            augment=self._augmenter(params["max_iter"]))
             self.model_.fit(
                 **data, epochs=math.ceil(params["max_iter"] / steps_per_epoch),
                 callbacks=[c for c in (update, stopping, progress) if c is not None]
@@ -280,8 +276,8 @@ class DEC(_SelfTrainingClusterer):
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 pretrained=None, warm_start=False, scale="auto", random_state=None,
-                 verbose=1, distribute=None):
+                 pretrained=None, warm_start=False, scale="auto", augment="auto",
+                 random_state=None, verbose=1, distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -289,7 +285,7 @@ class DEC(_SelfTrainingClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            random_state=random_state, verbose=verbose, distribute=distribute)
+            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
@@ -340,8 +336,8 @@ class IDEC(_SelfTrainingClusterer):
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 pretrained=None, warm_start=False, scale="auto", random_state=None,
-                 verbose=1, distribute=None):
+                 pretrained=None, warm_start=False, scale="auto", augment="auto",
+                 random_state=None, verbose=1, distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -349,7 +345,7 @@ class IDEC(_SelfTrainingClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            random_state=random_state, verbose=verbose, distribute=distribute)
+            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
         self.alpha = alpha
         self.gamma = gamma
         self.update_interval = update_interval

@@ -133,7 +133,8 @@ class N2D(BaseDeepClusterer):
                  hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
                  pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
                  callbacks=None, pretrained=None, warm_start=False, scale="auto",
-                 precision="auto", random_state=None, verbose=1, distribute=None):
+                 precision="auto", augment="auto", random_state=None, verbose=1,
+                 distribute=None):
         super().__init__(
             n_clusters, k_range=k_range, k_selection=k_selection,
             autoencoder=autoencoder, hidden_dims=hidden_dims,
@@ -141,7 +142,7 @@ class N2D(BaseDeepClusterer):
             pretrain_epochs=pretrain_epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
             pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            random_state=random_state, verbose=verbose, distribute=distribute)
+            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
         self.manifold = manifold
         self.n_components = n_components
         self.n_neighbors = n_neighbors

@@ -1,0 +1,122 @@
+"""Random image shifts during autoencoder pretraining (augment=)."""
+
+import numpy as np
+import pytest
+
+from kdc import AEKMeans
+from kdc.cluster import _augment
+
+from tests.conftest import TINY
+
+
+def test_auto_shifts_images_of_16_pixels_and_more_only():
+    assert _augment.resolve_shift("auto", (28, 28)) == 1
+    assert _augment.resolve_shift("auto", (16, 16, 3)) == 1
+    assert _augment.resolve_shift("auto", (8, 8)) == 0  # the digits data
+    assert _augment.resolve_shift("auto", (784,)) == 0  # flat rows
+    assert _augment.resolve_shift(None, (28, 28)) == 0
+    assert _augment.resolve_shift(3, (28, 28)) == 3
+    assert _augment.resolve_shift(0, (20,)) == 0
+
+
+@pytest.mark.parametrize("augment, shape, match", [
+    ("yes", (28, 28), r"augment must be 'auto', None or an int >= 0.*augment='yes'"),
+    (-1, (28, 28), r"augment.*-1"),
+    (1.5, (28, 28), r"augment.*1.5"),
+    (2, (784,), r"augment shifts images.*Received: augment=2 with samples of shape \(784,\)"),
+    (8, (8, 8), r"augment must be smaller than the images' height and width \(8, 8\)"),
+])
+def test_bad_augment_is_named(augment, shape, match):
+    with pytest.raises(ValueError, match=match):
+        _augment.resolve_shift(augment, shape)
+
+
+def _shifted(image, dy, dx):
+    out = np.zeros_like(image)
+    h, w = image.shape
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def test_shifter_translates_each_image_by_whole_pixels():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.1, 1.0, size=(64, 6, 5)).astype("float32")
+    shift = _augment.shifter(2, (6, 5), (30,), seed=7)
+    out = np.asarray(shift(images.reshape(64, 30), 0)).reshape(64, 6, 5)
+    seen = set()
+    for image, got in zip(images, out):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(_shifted(image, dy, dx), got)]
+        assert len(matches) == 1  # a translation with a zero-filled border
+        seen.add(matches[0])
+    assert len(seen) > 10  # each image draws its own offsets
+    again = np.asarray(shift(images.reshape(64, 30), 0)).reshape(64, 6, 5)
+    np.testing.assert_array_equal(again, out)  # stateless: (seed, step) fixes the offsets
+    other = np.asarray(shift(images.reshape(64, 30), 1)).reshape(64, 6, 5)
+    assert not np.array_equal(other, out)
+
+
+def test_array_dataset_visits_every_row_once_per_epoch():
+    x = np.arange(10 * 4, dtype="float32").reshape(10, 4)
+    data, steps = _augment.array_dataset(x, 4, lambda batch, step: batch + 0.0, seed=0)
+    assert steps == 3
+    batches = list(data.take(2 * steps).as_numpy_iterator())
+    for inputs, targets in batches:
+        np.testing.assert_array_equal(inputs, targets)  # reconstruct the changed batch
+    for epoch in (batches[:steps], batches[steps:]):
+        rows = np.concatenate([b[0] for b in epoch])
+        np.testing.assert_array_equal(np.sort(rows[:, 0]), x[:, 0])
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    x = np.zeros((90, 16, 16), dtype="float32")
+    for i, label in enumerate(y):  # a bar whose position tells the class
+        x[i, 3 + 4 * label:6 + 4 * label, 2:14] = 1.0
+    return np.clip(x + rng.normal(scale=0.05, size=x.shape), 0, 1).astype("float32"), y
+
+
+def test_fit_shifts_image_rows_and_stays_repeatable(images, capsys):
+    x, _ = images
+    kw = dict(TINY, random_state=0)
+    a = AEKMeans(3, **{**kw, "verbose": 1}).fit(x)
+    assert "images shifted by up to 1 px" in capsys.readouterr().out
+    b = AEKMeans(3, **kw).fit(x)
+    np.testing.assert_array_equal(a.transform(x), b.transform(x))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    plain = AEKMeans(3, **{**kw, "augment": None}).fit(x)
+    assert not np.allclose(plain.transform(x), a.transform(x))  # the shifts changed training
+    flat = AEKMeans(3, **kw).fit(x.reshape(90, -1))  # flat rows: "auto" does nothing
+    np.testing.assert_allclose(flat.transform(x.reshape(90, -1)), plain.transform(x), atol=1e-6)
+
+
+def test_streamed_images_are_shifted_too(images, tmp_path, monkeypatch):
+    from kdc.cluster import _streaming
+
+    monkeypatch.setattr(_streaming, "STREAM_MIN_BYTES", 0)  # stream the tiny memmap
+    x, _ = images
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    kw = dict(TINY, random_state=0, augment=2)
+    a = AEKMeans(3, **kw).fit(np.load(path, mmap_mode="r"))
+    b = AEKMeans(3, **kw).fit(np.load(path, mmap_mode="r"))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    with pytest.raises(ValueError, match="augment shifts images"):
+        AEKMeans(3, **kw).fit(x.reshape(90, -1))
+
+
+def test_dec_self_training_shifts_images_too(images):
+    from kdc import DEC
+
+    x, y = images
+    kw = dict(TINY, pretrain_epochs=0, random_state=0, max_iter=12, update_interval=4, tol=0.0)
+    a = DEC(3, **kw).fit(x)  # no pretraining: only the self-training batches differ
+    b = DEC(3, **kw).fit(x)
+    plain = DEC(3, **{**kw, "augment": None}).fit(x)
+    np.testing.assert_array_equal(a.kmeans_labels_, plain.kmeans_labels_)  # same start
+    np.testing.assert_array_equal(a.transform(x), b.transform(x))
+    assert a.n_iter_ == plain.n_iter_ == 12
+    assert not np.allclose(a.transform(x), plain.transform(x))
