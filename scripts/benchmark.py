@@ -90,13 +90,32 @@ def run_umap_gmm(x, k, seed):
     return labels, {"head": time.perf_counter() - t}
 
 
+# Extra arguments of every kdc estimator in this run (``--augment``); workers get them
+# through their spec.
+KDC_PARAMS = {}
+
+
+def _augment_arg(text):
+    """``--augment``: "auto", "none" or an int >= 0 (kdc's ``augment``)."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 'auto', 'none' or an int >= 0. "
+                                         f"Received: {text!r}")
+    return value
+
+
 def run_estimator(cls_name, x, k, seed, epochs):
     import kdc
 
     cls = getattr(kdc, cls_name, None)
     if cls is None:
         raise RuntimeError(f"kdc.{cls_name} is not available in this version")
-    kwargs = {} if epochs is None else {"pretrain_epochs": epochs}
+    kwargs = dict(KDC_PARAMS) if epochs is None else {**KDC_PARAMS, "pretrain_epochs": epochs}
     est = cls(n_clusters=k, random_state=seed, verbose=0, **kwargs).fit(x)
     timings = dict(est.timings_)
     n_epochs = len(est.history_["pretrain"]["loss"])
@@ -197,6 +216,8 @@ def run_method(method, x, k, seed, epochs, clustering_epochs):
     """
     e = epochs
     c = clustering_epochs if clustering_epochs is not None else e
+    if method not in KDC_METHODS:  # baselines and peers take flat rows; kdc takes images
+        x = x.reshape(x.shape[0], -1)  # as loaded (augment="auto" shifts them while pretraining)
     with _machine.PeakRSS() as mem:
         t = time.perf_counter()
         labels, timings = RUNNERS[method][1](x, k, seed, e, c)
@@ -236,6 +257,7 @@ def worker(spec_path):
         # which would add seconds and hundreds of MB to methods that never use it.
         sys.meta_path.insert(0, _BlockImport("torch"))
     result = {"pid": os.getpid()}
+    KDC_PARAMS.update(spec.get("kdc_params", {}))
     try:
         prep = prepare(method, spec["n"], warm=spec["warm"])
         if prep["note"]:
@@ -270,7 +292,8 @@ def run_in_subprocess(ds, method, seed, k, n, data_path, args, tmp, log_dir):
             "warm": not args.no_warmup,
             "clustering_epochs": args.peer_clustering_epochs, "data": str(data_path),
             "labels": str(tmp / f"{stem}.labels.npy"), "result": str(tmp / f"{stem}.json"),
-            "block_torch": not args.no_torch_block, "launched": time.time()}
+            "block_torch": not args.no_torch_block, "kdc_params": KDC_PARAMS,
+            "launched": time.time()}
     spec_path = tmp / f"{stem}.spec.json"
     spec_path.write_text(json.dumps(spec))
     log_path = log_dir / f"{stem}.log"
@@ -514,6 +537,10 @@ def build_parser():
     parser.add_argument("--epochs", type=int, default=None,
                         help="pretraining epochs for kdc estimators and peers (default: kdc's "
                              "'auto'; the peers get the number of epochs it resolves to)")
+    parser.add_argument("--augment", type=_augment_arg, default="auto",
+                        help="kdc's augment for the kdc estimators: 'auto' (the default: "
+                             "1-pixel shifts of image rows while training), 'none' or the "
+                             "largest shift in pixels; the data is passed as images")
     parser.add_argument("--peer-clustering-epochs", type=int, default=None,
                         help="self-training epochs of the ClustPy DEC/IDEC peers "
                              "(default: their pretraining epochs; ClustPy's own default is 150)")
@@ -547,6 +574,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker)
+    if args.augment != "auto":
+        KDC_PARAMS["augment"] = args.augment
     avail = available_methods()
     if args.list_methods:
         for m in ALL_METHODS:
@@ -579,14 +608,14 @@ def main(argv=None):
     try:
         data = {}
         for ds in datasets:
-            x, y = kdc.datasets.load(ds, flatten=True, verbose=0)
+            x, y = kdc.datasets.load(ds, verbose=0)  # images stay images (see run_method)
             path = tmp / f"{len(data)}.npz"
             if not args.in_process:
                 np.savez(path, x=x)
             data[ds] = (x, y, path)
         probe = None
         if not args.no_probe:
-            dims = sorted({int(x.shape[1]) for x, _, _ in data.values()})
+            dims = sorted({int(np.prod(x.shape[1:])) for x, _, _ in data.values()})
             t = time.perf_counter()
             probe = _machine.probe(input_dims=dims, square=args.probe_size,
                                    repeats=args.probe_repeats)

@@ -101,3 +101,19 @@ def test_main_one_process_per_run(bench, tmp_path):
 def test_unknown_method_is_rejected(bench):
     with pytest.raises(SystemExit):
         bench.main(["--methods", "no_such_method"])
+
+
+def test_augment_option_reaches_the_kdc_estimators(bench, monkeypatch):
+    import argparse
+
+    import numpy as np
+
+    assert bench._augment_arg("none") is None
+    assert bench._augment_arg("auto") == "auto"
+    assert bench._augment_arg("2") == 2
+    with pytest.raises(argparse.ArgumentTypeError, match="'auto', 'none' or an int >= 0"):
+        bench._augment_arg("-1")
+    monkeypatch.setattr(bench, "KDC_PARAMS", {"augment": 2})
+    x = np.random.default_rng(0).uniform(size=(40, 6)).astype("float32")  # flat rows
+    with pytest.raises(ValueError, match="augment shifts images"):
+        bench.run_estimator("AEKMeans", x, 2, 0, 1)
