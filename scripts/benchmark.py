@@ -217,7 +217,7 @@ def run_method(method, x, k, seed, epochs, clustering_epochs):
     e = epochs
     c = clustering_epochs if clustering_epochs is not None else e
     if method not in KDC_METHODS:  # baselines and peers take flat rows; kdc takes images
-        x = x.reshape(x.shape[0], -1)  # as loaded (augment="auto" shifts them while pretraining)
+        x = x.reshape(x.shape[0], -1)  # as loaded (augment="auto" shifts them while training)
     with _machine.PeakRSS() as mem:
         t = time.perf_counter()
         labels, timings = RUNNERS[method][1](x, k, seed, e, c)

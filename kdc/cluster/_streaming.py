@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdc.cluster import _augment
 from kdc.cluster._scaling import EMBED_BATCH, ScalingStatistics, chunk_rows
 
 SHUFFLE_BUFFER_ROWS = 16_384
@@ -53,8 +54,6 @@ def fit_arguments(x, batch_size, *, indices=False, augment=None):
                                   seed=int(np.random.randint(2**31 - 1)))
         return dict(x=data, shuffle=False)  # shuffled by the pipeline
     if augment is not None:
-        from kdc.cluster import _augment
-
         data, steps = _augment.array_dataset(x, batch_size, augment, indices=indices,
                                              seed=int(np.random.randint(2**31 - 1)))
         return dict(x=data, steps_per_epoch=steps, shuffle=False)
