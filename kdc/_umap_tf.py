@@ -132,7 +132,7 @@ def terms(manifold):
         UMAP's curve ``a``, ``b``, learning rate, epochs, neighbours, local
         connectivity and the fixed largest membership weight.
     """
-    from sklearn.neighbors import NearestNeighbors
+    from kdc.cluster._manifold import ExactNeighborIndex
 
     reason = unsupported(manifold)
     if reason is not None:
@@ -149,9 +149,8 @@ def terms(manifold):
         fit_z.shape[0], min(_WMAX_ROWS, fit_z.shape[0]), replace=False)
     n_query = min(k + 1, fit_z.shape[0])
     metric = "cosine" if manifold.metric == "cosine" else "euclidean"
-    dist, _ = NearestNeighbors(n_neighbors=n_query, algorithm="brute", metric=metric).fit(
-        fit_z).kneighbors(fit_z[rows])
-    dist = dist[:, 1:].astype("float32") if n_query > k else dist.astype("float32")
+    _, dist = ExactNeighborIndex(fit_z, n_query, metric=metric).query(fit_z[rows], n_query)
+    dist = dist[:, 1:] if n_query > k else dist
     weights, _ = _memberships(dist, k, local_connectivity, _NumpyOps)
     return {"fit_z": fit_z, "fit_y": fit_y, "metric": metric, "n_neighbors": k, "epochs": epochs,
             "local_connectivity": local_connectivity, "w_max": float(weights.max()),
