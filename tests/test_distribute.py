@@ -63,6 +63,16 @@ dec_mirrored = fit(kdc.DEC, x, distribute=strategy, **dec)
 compare("dec_array", fit(kdc.DEC, x, **dec), dec_mirrored)
 out["dec_array"]["model_strategy"] = type(dec_mirrored.model_.distribute_strategy).__name__
 
+# The default pretraining asks for XLA, whose steps cannot reach the other
+# replica's variables: under a strategy it falls back to Keras' "auto" (no XLA).
+_autoencoder.JIT_COMPILE = True
+images = np.random.default_rng(0).uniform(size=(64, 16, 16)).astype("float32")
+shifted = kdc.AEKMeans(3, distribute=strategy, augment=1, random_state=0,
+                       **{**TINY, "pretrain_epochs": 1}).fit(images)
+out["xla_default"] = {"jit_compile": shifted.autoencoder_.jit_compile,
+                      "finite": bool(np.isfinite(shifted.history_["pretrain"]["loss"]).all())}
+_autoencoder.JIT_COMPILE = False
+
 for params in ({"batch_size": 33}, {"clustering_batch_size": 31}):
     try:
         kdc.DEC(3, distribute=strategy, **{**TINY, **params}).fit(x)
@@ -113,6 +123,10 @@ def test_mirrored_fit_matches_the_single_device_fit(distributed, run, max_diff):
 
 def test_dec_self_training_runs_under_the_strategy(distributed):
     assert distributed["dec_array"]["model_strategy"] == "MirroredStrategy"
+
+
+def test_default_xla_pretraining_with_shifts_runs_under_the_strategy(distributed):
+    assert distributed["xla_default"] == {"jit_compile": False, "finite": True}
 
 
 def test_indivisible_batch_sizes_are_rejected(distributed):

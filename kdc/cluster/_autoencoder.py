@@ -10,6 +10,7 @@ import numpy as np
 from kdc._threads import SpreadThreads
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _streaming
+from kdc.cluster._augment import shifted_training
 from kdc.cluster._precision import policy_copy
 from kdc.models.autoencoder import DenoisingAutoencoder, DenseAutoencoder
 from kdc.models.conv_autoencoder import ConvAutoencoder
@@ -157,22 +158,32 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     """
     trained = policy_copy(model, precision, input_shape) if epochs else model
     trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
-                    jit_compile=JIT_COMPILE if precision == "float32" or not JIT_COMPILE
-                    else "auto")
+                    jit_compile=_jit_compile(precision))
     if trained is not model:
         model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse")
     start = time.perf_counter()
     if epochs == 0:
         return {"loss": []}, 0.0
-    fit_args = _streaming.fit_arguments(x, batch_size, augment=augment)
-    history = trained.fit(
-        **fit_args, epochs=epochs, callbacks=[*(callbacks or ()), SpreadThreads()],
-        verbose=_keras_verbose(verbose),
-    )
+    with shifted_training(trained, augment, reconstruct=True):
+        history = trained.fit(
+            **_streaming.fit_arguments(x, batch_size), epochs=epochs,
+            callbacks=[*(callbacks or ()), SpreadThreads()], verbose=_keras_verbose(verbose),
+        )
     if trained is not model:
         model.set_weights(trained.get_weights())
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (
         time.perf_counter() - start)
+
+
+def _jit_compile(precision):
+    """XLA for float32 pretraining; Keras' "auto" (no XLA) for a mixed policy on a
+    CPU and under a distribution strategy, where XLA steps cannot reach the
+    variables of the other replicas."""
+    import tensorflow as tf
+
+    if not JIT_COMPILE:
+        return False
+    return True if precision == "float32" and not tf.distribute.has_strategy() else "auto"
 
 
 def _keras_verbose(verbose):

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kdc.cluster import _augment
 from kdc.cluster._scaling import EMBED_BATCH, ScalingStatistics, chunk_rows
 
 SHUFFLE_BUFFER_ROWS = 16_384
@@ -39,24 +38,20 @@ SHUFFLE_BLOCK_ROWS = 1024
 STREAM_MIN_BYTES = 256 * 2**20
 
 
-def fit_arguments(x, batch_size, *, indices=False, augment=None):
+def fit_arguments(x, batch_size, *, indices=False):
     """The data arguments of ``model.fit`` that train on ``x`` in shuffled batches.
 
     ``x`` is an array or a :class:`Stream`. Targets are ``x`` itself
     (autoencoders) or, with ``indices=True``, each row's index (DEC/IDEC
-    self-training). ``augment`` (see :func:`kdc.cluster._augment.shifter`)
-    changes every training batch. Shuffling seeds come from NumPy's global
-    generator, which ``random_state`` has seeded: repeatable fits, and
-    different runs otherwise.
+    self-training). Shuffling seeds come from NumPy's global generator, which
+    ``random_state`` has seeded: repeatable fits, and different runs
+    otherwise. (Image shifts are applied inside the training step, see
+    :func:`kdc.cluster._augment.shifted_training`.)
     """
     if isinstance(x, Stream):
-        data = x.training_dataset(batch_size, indices=indices, augment=augment,
+        data = x.training_dataset(batch_size, indices=indices,
                                   seed=int(np.random.randint(2**31 - 1)))
         return dict(x=data, shuffle=False)  # shuffled by the pipeline
-    if augment is not None:
-        data, steps = _augment.array_dataset(x, batch_size, augment, indices=indices,
-                                             seed=int(np.random.randint(2**31 - 1)))
-        return dict(x=data, steps_per_epoch=steps, shuffle=False)
     return dict(x=x, y=np.arange(x.shape[0]) if indices else x, batch_size=batch_size,
                 shuffle=True)
 
@@ -254,7 +249,7 @@ class Stream:
         return out
 
     # ---------------------------------------------------------- tf.data passes
-    def training_dataset(self, batch_size, *, indices=False, seed=None, augment=None):
+    def training_dataset(self, batch_size, *, indices=False, seed=None):
         """Shuffled, scaled, batched and prefetched ``tf.data`` pipeline for ``model.fit``.
 
         Args:
@@ -262,9 +257,6 @@ class Stream:
             indices: False for ``(x, x)`` batches (autoencoder pretraining),
                 True for ``(x, row_index)`` batches (DEC/IDEC self-training).
             seed: int or None, seed of the shuffling.
-            augment: None, or a function ``(batch, step)`` of a batch of
-                model inputs and its number, applied after scaling; the
-                autoencoder reconstructs the changed batch.
         """
         import tensorflow as tf
 
@@ -283,12 +275,6 @@ class Stream:
         rows = rows.shuffle(min(SHUFFLE_BUFFER_ROWS, self.n_samples), seed=seed,
                             reshuffle_each_iteration=True)
         data = rows.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-        if augment is not None:
-            def shifted(step, pair):
-                batch = augment(pair[0], step)
-                return batch, (pair[1] if indices else batch)
-
-            data = data.enumerate().map(shifted)
         data = data.apply(tf.data.experimental.assert_cardinality(
             math.ceil(self.n_samples / batch_size)))
         return data.prefetch(tf.data.AUTOTUNE)

@@ -19,6 +19,7 @@ from kdc._threads import SpreadThreads
 from kdc._validation import check_choice, check_float, check_int
 from kdc.callbacks import LabelChangeStopping, TargetDistributionUpdate
 from kdc.cluster import _streaming
+from kdc.cluster._augment import shifted_training
 from kdc.cluster._autoencoder import _keras_verbose, make_optimizer
 from kdc.cluster._base import BaseDeepClusterer
 from kdc.cluster._precision import dtype_policy, policy_copy, resolve_precision
@@ -167,13 +168,14 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         with warnings.catch_warnings():
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
-            data = _streaming.fit_arguments(x, params["batch_size"], indices=True,
-                                            augment=self._augmenter(params["max_iter"]))
-            self.model_.fit(
-                **data, epochs=math.ceil(params["max_iter"] / steps_per_epoch),
-                callbacks=[c for c in (update, stopping, progress) if c is not None]
-                + [SpreadThreads()],
-                verbose=_keras_verbose(self.verbose >= 2))
+            with shifted_training(self.model_, self._augmenter(params["max_iter"]),
+                                  reconstruct=False):
+                self.model_.fit(
+                    **_streaming.fit_arguments(x, params["batch_size"], indices=True),
+                    epochs=math.ceil(params["max_iter"] / steps_per_epoch),
+                    callbacks=[c for c in (update, stopping, progress) if c is not None]
+                    + [SpreadThreads()],
+                    verbose=_keras_verbose(self.verbose >= 2))
         self.timings_["self_training"] = time.perf_counter() - t0
         if ae is not self.autoencoder_:
             self.autoencoder_.set_weights(ae.get_weights())

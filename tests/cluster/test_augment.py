@@ -57,16 +57,28 @@ def test_shifter_translates_each_image_by_whole_pixels():
     assert not np.array_equal(other, out)
 
 
-def test_array_dataset_visits_every_row_once_per_epoch():
-    x = np.arange(10 * 4, dtype="float32").reshape(10, 4)
-    data, steps = _augment.array_dataset(x, 4, lambda batch, step: batch + 0.0, seed=0)
-    assert steps == 3
-    batches = list(data.take(2 * steps).as_numpy_iterator())
-    for inputs, targets in batches:
-        np.testing.assert_array_equal(inputs, targets)  # reconstruct the changed batch
-    for epoch in (batches[:steps], batches[steps:]):
-        rows = np.concatenate([b[0] for b in epoch])
-        np.testing.assert_array_equal(np.sort(rows[:, 0]), x[:, 0])
+@pytest.mark.parametrize("reconstruct", [True, False])
+def test_shifted_training_changes_the_batches_of_that_fit_only(reconstruct):
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.0, size=(32, 4)).astype("float32")
+    y = rng.uniform(0.5, 1.0, size=(32, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, use_bias=False)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
+    before = model.get_weights()[0].copy()
+    blank = lambda batch, step: tf.zeros_like(batch)  # noqa: E731
+    with _augment.shifted_training(model, blank, reconstruct=reconstruct):
+        loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    if reconstruct:  # zero inputs, zero targets: nothing to learn
+        assert loss == 0.0
+        np.testing.assert_array_equal(model.get_weights()[0], before)
+    else:  # zero inputs, the given targets: the loss is the targets' mean square
+        assert loss == pytest.approx(float(np.mean(y ** 2)), rel=1e-5)
+    assert "train_step" not in vars(model)  # the model's own step is back
+    loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    assert loss > 0.0 and not np.array_equal(model.get_weights()[0], before)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +103,17 @@ def test_fit_shifts_image_rows_and_stays_repeatable(images, capsys):
     assert not np.allclose(plain.transform(x), a.transform(x))  # the shifts changed training
     flat = AEKMeans(3, **kw).fit(x.reshape(90, -1))  # flat rows: "auto" does nothing
     np.testing.assert_allclose(flat.transform(x.reshape(90, -1)), plain.transform(x), atol=1e-6)
+
+
+def test_shifts_run_inside_the_xla_compiled_step(images, monkeypatch):
+    from kdc.cluster import _autoencoder
+
+    monkeypatch.setattr(_autoencoder, "JIT_COMPILE", True)  # the default outside tests
+    x, _ = images
+    est = AEKMeans(3, **{**TINY, "random_state": 0, "precision": "float32"}).fit(x)
+    assert est.autoencoder_.jit_compile is True
+    losses = est.history_["pretrain"]["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
 def test_streamed_images_are_shifted_too(images, tmp_path, monkeypatch):
