@@ -120,9 +120,9 @@ def run_estimator(cls_name, x, k, seed, epochs):
     timings = dict(est.timings_)
     n_epochs = len(est.history_["pretrain"]["loss"])
     timings["pretrain_epochs"] = n_epochs
-    from kdc.cluster._precision import resolve_precision
+    from kdc.cluster._precision import pretraining_precision
 
-    timings["precision"] = resolve_precision(est.precision)
+    timings["precision"] = pretraining_precision(est.precision, len(x))
     return est.labels_, timings
 
 

@@ -17,10 +17,12 @@ from kdc.models.conv_autoencoder import ConvAutoencoder
 
 AUTOENCODERS = ("dense", "denoising", "conv")
 
-# The "auto" pretraining budget, in samples seen (epochs x n_samples): enough
-# for the d-500-500-2000-10 autoencoder to give a clusterable embedding,
-# bounded below and above in epochs.
-AUTO_SAMPLE_BUDGET = 400_000
+# The "auto" pretraining budget, in samples seen (epochs x n_samples), bounded
+# below and above in epochs: 20 epochs on MNIST's 70,000 rows, 100 on 10,000.
+# Measured with N2D on a 2-core AVX512-BF16 CPU (bf16 pretraining): MNIST
+# ACC .9751 in 245 s (.970 with 10 epochs), MNIST-test .9552 / .9607 in
+# 167 / 157 s (seeds 0 / 1; .947 / .948 with 40 epochs).
+AUTO_SAMPLE_BUDGET = 1_400_000
 AUTO_MIN_EPOCHS = 10
 AUTO_MAX_EPOCHS = 100
 

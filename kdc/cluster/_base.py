@@ -16,7 +16,7 @@ from kdc import _pretrained
 from kdc._keras_utils import call_in_chunks
 from kdc._validation import check_array, check_choice, check_int, check_n_clusters
 from kdc.cluster import _augment, _autoencoder, _distribute, _streaming
-from kdc.cluster._precision import resolve_precision
+from kdc.cluster._precision import pretraining_precision
 from kdc.cluster._scaling import fit_scaling
 from kdc.select import METHODS as K_SELECTIONS
 from kdc.select import parse_k_range, select_k
@@ -223,7 +223,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.autoencoder_, xm, epochs=epochs, batch_size=batch_size,
             optimizer=self.optimizer, learning_rate=self.learning_rate,
             callbacks=self.callbacks, verbose=self.verbose,
-            precision=resolve_precision(self.precision),
+            precision=pretraining_precision(self.precision, xm.shape[0]),
             input_shape=self._model_input_shape, augment=augment)
         self.history_ = {"pretrain": pre_history}
         if epochs:

@@ -501,10 +501,16 @@ def test_auto_precision_uses_bf16_only_where_asked_on_cpus_that_have_it(monkeypa
     for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
         monkeypatch.setattr(_precision, "native_bf16_cpu", lambda native=native: native)
         assert _precision.resolve_precision("auto", cpu_bf16=True) == expected
-        assert _precision.resolve_precision("auto") == "float32"  # pretraining on a CPU
+        assert _precision.resolve_precision("auto") == "float32"
+        # Pretraining: bf16 on enough rows only (small data pretrains better in float32).
+        n = _precision.BF16_PRETRAIN_MIN_SAMPLES
+        assert _precision.pretraining_precision("auto", n) == expected
+        assert _precision.pretraining_precision("auto", n - 1) == "float32"
+        assert _precision.pretraining_precision("float32", n) == "float32"
     monkeypatch.setattr(_precision, "gpu_available", lambda: True)
     for cpu_bf16 in (True, False):
         assert _precision.resolve_precision("auto", cpu_bf16=cpu_bf16) == "mixed_float16"
+    assert _precision.pretraining_precision("auto", 10) == "mixed_float16"
     assert _precision.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
 
 
