@@ -197,8 +197,8 @@ def peer_epochs(epochs, n):
         from kdc.cluster._autoencoder import resolve_epochs
 
         return int(resolve_epochs("auto", n))
-    except Exception:  # kdc's 'auto' rule: ~400,000 samples seen, 10 to 100 epochs
-        return int(min(max(math.ceil(400_000 / max(n, 1)), 10), 100))
+    except Exception:  # kdc's 'auto' rule: ~1,400,000 samples seen, 10 to 100 epochs
+        return int(min(max(math.ceil(1_400_000 / max(n, 1)), 10), 100))
 
 
 def method_epochs(method, epochs, n):

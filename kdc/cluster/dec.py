@@ -233,8 +233,8 @@ class DEC(_SelfTrainingClusterer):
         clustering_batch_size: int >= 1, the self-training batch size.
         precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16": the
             dtype policy of pretraining and self-training. "auto": mixed_float16
-            on a GPU; on a CPU, float32 pretraining (see
-            :class:`kdc.cluster.BaseDeepClusterer`) and mixed_bfloat16
+            on a GPU; on a CPU, pretraining as described in
+            :class:`kdc.cluster.BaseDeepClusterer`, and mixed_bfloat16
             self-training when the CPU has native bf16 instructions (MNIST,
             2,000 steps from the shipped weights: 87/76 s instead of 170/132 s
             in float32, ACC .8683 against .8684), else float32. ``predict``

@@ -517,3 +517,14 @@ def test_auto_precision_uses_bf16_only_where_asked_on_cpus_that_have_it(monkeypa
 def test_invalid_precision_names_the_argument(data):
     with pytest.raises(ValueError, match="precision must be one of .*Received: precision='bf16'"):
         AEKMeans(3, precision="bf16", **TINY).fit(data[0])
+
+
+def test_auto_pretraining_epochs_follow_the_sample_budget():
+    from kdc.cluster._autoencoder import resolve_epochs
+
+    assert resolve_epochs("auto", 70_000) == 20  # MNIST
+    assert resolve_epochs("auto", 10_000) == 100  # MNIST-test: capped at 100
+    assert resolve_epochs("auto", 1_000_000) == 10  # at least 10 epochs
+    assert resolve_epochs(3, 70_000) == 3
+    with pytest.raises(ValueError, match="pretrain_epochs.*'many'"):
+        resolve_epochs("many", 10)
