@@ -371,7 +371,8 @@ def efficiency(row, probe):
     out["flops_per_sample"] = fps
     out["pretrain_gflops"] = fps * out["pretrain_samples_per_s"] / 1e9
     # Against the peak of the dtype the matmuls ran in: bfloat16 for a kdc run pretrained
-    # with precision="mixed_bfloat16", else float32 (kdc's CPU default and the peers).
+    # with precision="mixed_bfloat16" (kdc's default on CPUs with native bf16 from 5,000
+    # rows on), else float32 (the peers).
     dtype = "bfloat16" if row.get("precision") == "mixed_bfloat16" else "float32"
     out["peak_dtype"] = dtype
     peak = _machine.peak_gflops(probe, dtype)
@@ -503,15 +504,18 @@ def machine_markdown(info, probe, summary):
     if effs:
         lines += ["", ("Autoencoder pretraining (d-500-500-2000-10-2000-500-500-d; training = 3 x "
                   "forward FLOPs of 2·in·out per dense layer):"), "",
-                  ("| dataset | method | FLOPs/sample | samples/s | GFLOP/s | % of f32 peak "
-                  "| % of f32 layer mix |"), "|---|---|---|---|---|---|---|"]
+                  ("| dataset | method | dtype | FLOPs/sample | samples/s | GFLOP/s | % of the "
+                  "dtype's peak | % of the dtype's layer mix |"),
+                  "|---|---|---|---|---|---|---|---|"]
         for e in effs:
             name = RUNNERS[e["method"]][0]
             mix = (f"{e['pretrain_mix_fraction']:.0%}"
                    if e.get("pretrain_mix_fraction") is not None else "")
             peak = (f"{e['pretrain_peak_fraction']:.0%}"
                     if e.get("pretrain_peak_fraction") is not None else "")
-            lines.append(f"| {e['dataset']} | {name} | {e['flops_per_sample'] / 1e6:.1f} M | "
+            dtype = "bfloat16" if e.get("precision") == "mixed_bfloat16" else "float32"
+            lines.append(f"| {e['dataset']} | {name} | {dtype} | "
+                         f"{e['flops_per_sample'] / 1e6:.1f} M | "
                          f"{e['pretrain_samples_per_s']:.0f} | {e['pretrain_gflops']:.1f} | "
                          f"{peak} | {mix} |")
     return lines
