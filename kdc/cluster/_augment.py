@@ -27,7 +27,6 @@ and the batch number, so a fit stays repeatable.
 
 import contextlib
 
-
 from kdc._validation import check_int
 
 # "auto": shifts of up to this many pixels, for images at least this many
