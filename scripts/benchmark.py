@@ -513,8 +513,7 @@ def machine_markdown(info, probe, summary):
                    if e.get("pretrain_mix_fraction") is not None else "")
             peak = (f"{e['pretrain_peak_fraction']:.0%}"
                     if e.get("pretrain_peak_fraction") is not None else "")
-            dtype = "bfloat16" if e.get("precision") == "mixed_bfloat16" else "float32"
-            lines.append(f"| {e['dataset']} | {name} | {dtype} | "
+            lines.append(f"| {e['dataset']} | {name} | {e.get('peak_dtype', '')} | "
                          f"{e['flops_per_sample'] / 1e6:.1f} M | "
                          f"{e['pretrain_samples_per_s']:.0f} | {e['pretrain_gflops']:.1f} | "
                          f"{peak} | {mix} |")
