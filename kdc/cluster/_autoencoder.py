@@ -11,6 +11,7 @@ from kdc._threads import SpreadThreads
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _streaming
 from kdc.cluster._augment import shifted_training
+from kdc.cluster._fused_adam import FusedAdam
 from kdc.cluster._precision import policy_copy
 from kdc.models.autoencoder import DenoisingAutoencoder, DenseAutoencoder
 from kdc.models.conv_autoencoder import ConvAutoencoder
@@ -127,8 +128,14 @@ def build_autoencoder(autoencoder, input_shape, hidden_dims, embedding_dim, para
 
 
 def make_optimizer(optimizer, learning_rate):
-    """A fresh Keras optimizer from a name or an optimizer instance (copied)."""
+    """A fresh Keras optimizer from a name or an optimizer instance (copied).
+
+    The name "adam" gives :class:`~kdc.cluster._fused_adam.FusedAdam`, Keras'
+    Adam with TensorFlow's one-pass update kernel; an instance keeps its class.
+    """
     check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
+    if isinstance(optimizer, str) and optimizer.lower() == "adam":
+        return FusedAdam(learning_rate)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         config = optimizer.get_config()
         config["learning_rate"] = learning_rate

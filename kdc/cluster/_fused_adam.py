@@ -1,0 +1,49 @@
+"""Adam whose update is TensorFlow's fused kernel: the optimizer of ``optimizer="adam"``.
+
+Keras 3's Adam updates each variable with about ten separate element-wise
+ops (subtract, multiply, assign-add for m; square, subtract, multiply,
+assign-add for v; square root, add, multiply, divide, assign-subtract). Each
+is a pass over the variable in memory, and outside XLA nothing fuses them.
+The 500-500-2000 autoencoder has 3.3 million weights, so on a 2-core CPU the
+update cost 8 ms per step: about a quarter of a bf16 pretraining step at
+batch 256. TensorFlow's ``ResourceApplyAdam`` kernel does the same arithmetic
+in one multi-threaded pass, in 4 ms. Under XLA the update compiles to fused
+code either way.
+
+The arithmetic is Keras' (the same step size, moments and epsilon outside the
+square root); anything the kernel does not cover falls back to Keras' own
+update: other backends, sparse gradients, ``amsgrad``, and distribution
+strategies (whose per-replica updates Keras routes itself).
+"""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kdc")
+class FusedAdam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with TensorFlow's fused update kernel (same arguments)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if (keras.backend.backend() != "tensorflow" or self.amsgrad
+                or isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy()):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_tf_variable(variable).handle,
+            m=_tf_variable(self._momentums[index]).handle,
+            v=_tf_variable(self._velocities[index]).handle,
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+        return None
+
+
+def _tf_variable(variable):
+    """The ``tf.Variable`` behind a Keras variable (or the tf.Variable itself)."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
