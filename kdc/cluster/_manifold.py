@@ -18,6 +18,8 @@ so above ``FULL_EPOCHS_MAX_SAMPLES`` rows the number of epochs shrinks as
 ``LAYOUT_SAMPLE_EPOCHS / n_samples``, never below ``MIN_LAYOUT_EPOCHS``.
 """
 
+import functools
+import os
 import warnings
 
 import numpy as np
@@ -34,6 +36,10 @@ EXACT_KNN_MAX_SAMPLES = 100_000
 FULL_EPOCHS_MAX_SAMPLES = 20_000
 LAYOUT_SAMPLE_EPOCHS = 4_000_000
 MIN_LAYOUT_EPOCHS = 60
+
+# umap-learn's modules whose module-level numba functions kdc lets numba cache on disk.
+UMAP_NUMBA_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral",
+                      "umap.distances", "umap.sparse")
 
 # Metrics the exact search supports, with the same meaning in UMAP.
 EXACT_METRICS = ("euclidean", "manhattan", "chebyshev", "minkowski", "cosine", "l1", "l2")
@@ -93,6 +99,44 @@ class ExactNeighborIndex:
         return ind, dist
 
 
+@functools.lru_cache(maxsize=1)
+def cache_umap_kernels():
+    """Let numba keep umap-learn's compiled kernels on disk; returns how many it caches.
+
+    umap-learn compiles its numba functions in every new process and asks
+    numba for no on-disk cache, so each ``kdc`` command or script paid about
+    10 s of compilation on 2 cores before its first UMAP (the layout, the
+    fuzzy graph, the spectral initialisation). Enabling numba's own cache on
+    those functions keeps the machine code from the first run for the next
+    ones, in ``__pycache__`` beside umap-learn or, where that is read-only,
+    numba's user-wide cache directory (``NUMBA_CACHE_DIR`` chooses another
+    place). Numba invalidates an entry when umap-learn's source changes. The
+    code and results are the same; set the environment variable
+    ``KDC_NUMBA_CACHE=0`` to leave umap-learn as it is.
+    """
+    if os.environ.get("KDC_NUMBA_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return 0
+    import importlib
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    cached = 0
+    for name in UMAP_NUMBA_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, CPUDispatcher) and isinstance(obj._cache, NullCache):
+                try:
+                    obj.enable_caching()
+                except RuntimeError:  # numba found nowhere to write this function's cache
+                    continue
+                cached += 1
+    return cached
+
+
 def layout_epochs(n_samples):
     """The "auto" number of UMAP layout epochs for ``n_samples`` rows (None: UMAP's default)."""
     if n_samples <= FULL_EPOCHS_MAX_SAMPLES:
@@ -115,6 +159,7 @@ def make_umap(z, *, n_components, n_neighbors, min_dist, metric, random_state, v
         import umap
     except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
         raise ImportError("N2D's default manifold needs umap-learn: pip install umap-learn") from exc
+    cache_umap_kernels()
     n_samples = z.shape[0]
     n_neighbors = max(2, min(n_neighbors, n_samples - 1))
     # A spectral initialisation needs n_components < n_samples - 1.

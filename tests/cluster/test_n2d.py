@@ -229,3 +229,44 @@ def test_umap_layout_epochs_shrink_on_large_data():
                   random_state=0, verbose=False)
     assert make_umap(z, **kwargs).n_epochs is None
     assert make_umap(z, n_epochs=7, **kwargs).n_epochs == 7
+
+
+_UMAP_IN_A_FRESH_PROCESS = """
+import json
+import numpy as np
+import umap.layouts
+from kdc.cluster._manifold import cache_umap_kernels, fit_transform, make_umap
+z = np.random.default_rng(0).normal(size=(300, 6)).astype("float32")
+m = make_umap(z, n_components=2, n_neighbors=10, min_dist=0.0, metric="euclidean",
+              random_state=0, verbose=False, n_epochs=20)
+out = fit_transform(m, z)
+stats = umap.layouts._nb_optimize_layout_euclidean_single_epoch.stats
+print(json.dumps({"cached": cache_umap_kernels(), "hits": sum(stats.cache_hits.values()),
+                  "out": out.round(5).tolist()}))
+"""
+
+
+def _umap_in_a_fresh_process(cache_dir, enabled="1"):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "KDC_NUMBA_CACHE": enabled}
+    run = subprocess.run([sys.executable, "-c", _UMAP_IN_A_FRESH_PROCESS], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_umap_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
+    first = _umap_in_a_fresh_process(tmp_path)
+    assert first["cached"] > 10 and first["hits"] == 0
+    assert any("layout_euclidean" in p.name for p in tmp_path.rglob("*.nbi"))
+    second = _umap_in_a_fresh_process(tmp_path)
+    assert second["hits"] > 0  # the layout's machine code came from the disk
+    assert second["out"] == first["out"]
+    off = _umap_in_a_fresh_process(tmp_path / "off", enabled="0")
+    assert off["cached"] == 0  # other packages may use the cache, umap-learn's kernels do not
+    assert not any("layout_euclidean" in p.name for p in (tmp_path / "off").rglob("*.nbi"))
+    assert off["out"] == first["out"]
