@@ -7,8 +7,11 @@ is a pass over the variable in memory, and outside XLA nothing fuses them.
 The 500-500-2000 autoencoder has 3.3 million weights, so on a 2-core CPU the
 update cost 8 ms per step: about a quarter of a bf16 pretraining step at
 batch 256. TensorFlow's ``ResourceApplyAdam`` kernel does the same arithmetic
-in one multi-threaded pass, in 4 ms. Under XLA the update compiles to fused
-code either way.
+in one multi-threaded pass, in 4 ms: bf16 pretraining ran 7% faster (median
+of three back-to-back pairs, 5,862 against 5,481 samples/s), and the MNIST
+benchmark's N2D pretraining reached 8,147-8,344 samples/s on undisturbed runs
+(7,010 before). Under XLA (float32 pretraining) the update compiles to fused
+code either way, and the speed was the same.
 
 The arithmetic is Keras' (the same step size, moments and epsilon outside the
 square root); anything the kernel does not cover falls back to Keras' own
