@@ -18,12 +18,14 @@ import os
 
 import keras
 
+from kdc._env import switched_off
+
 TASKS = "/proc/self/task"
 
 
 def enabled():
     """Whether pinning applies here: Linux, two or more usable CPUs, not turned off."""
-    if os.environ.get("KDC_PIN_THREADS", "1").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off("KDC_PIN_THREADS"):
         return False
     if not (hasattr(os, "sched_getaffinity") and os.path.isdir(TASKS)):
         return False

@@ -19,11 +19,12 @@ so above ``FULL_EPOCHS_MAX_SAMPLES`` rows the number of epochs shrinks as
 """
 
 import functools
-import os
 import warnings
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
+
+from kdc._env import switched_off
 
 # Above this many rows the exact graph costs more than pynndescent's one-off
 # compilation (about a minute on 2 cores; the brute-force graph of 70,000
@@ -114,7 +115,7 @@ def cache_umap_kernels():
     code and results are the same; set the environment variable
     ``KDC_NUMBA_CACHE=0`` to leave umap-learn as it is.
     """
-    if os.environ.get("KDC_NUMBA_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off("KDC_NUMBA_CACHE"):
         return 0
     import importlib
 
