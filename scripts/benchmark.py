@@ -34,7 +34,6 @@ Usage:
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -193,12 +192,9 @@ def peer_epochs(epochs, n):
     """The pretraining epochs the kdc estimators use (so the peers get the same)."""
     if epochs is not None:
         return int(epochs)
-    try:
-        from kdc.cluster._autoencoder import resolve_epochs
+    from kdc.cluster._autoencoder import resolve_epochs
 
-        return int(resolve_epochs("auto", n))
-    except Exception:  # kdc's 'auto' rule: ~1,400,000 samples seen, 10 to 100 epochs
-        return int(min(max(math.ceil(1_400_000 / max(n, 1)), 10), 100))
+    return int(resolve_epochs("auto", n))
 
 
 def method_epochs(method, epochs, n):
