@@ -8,6 +8,7 @@ created under), whose weights are copied back when training ends.
 
 import contextlib
 import functools
+import warnings
 
 import keras
 import numpy as np
@@ -101,12 +102,29 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
+# Arguments of kdc's models that a copy takes from the model itself, not from its
+# config: a plain Python function or lambda given as an activation is serialised
+# by Keras in a form its own deserialisation refuses (or cannot find by name).
+LIVE_ARGUMENTS = ("activation", "output_activation")
+
+
 def policy_copy(model, policy, input_shape):
-    """``model`` itself under float32, else a built copy under ``policy`` with its weights."""
+    """``model`` itself under float32, else a built copy under ``policy`` with its weights.
+
+    The copy is made from ``model.get_config()``, with the activations taken
+    from the model as they are (see :data:`LIVE_ARGUMENTS`), so an activation
+    that is any callable trains as it does under float32.
+    """
     if policy == "float32":
         return model
-    with dtype_policy(policy):
+    with dtype_policy(policy), warnings.catch_warnings():
+        # Keras warns that a lambda it serialises cannot be loaded safely; the
+        # copy does not load it (the model's own activation is used).
+        warnings.filterwarnings("ignore", message="The object being serialized includes a `lambda`")
         config = {k: v for k, v in model.get_config().items() if k != "dtype"}
+        for key in LIVE_ARGUMENTS:
+            if key in config and hasattr(model, key):
+                config[key] = getattr(model, key)
         copy = model.__class__.from_config(config)
         copy(np.zeros((1,) + tuple(input_shape), dtype="float32"))
     copy.set_weights(model.get_weights())

@@ -494,6 +494,33 @@ def test_pretraining_precision_keeps_the_models_float32(data, precision):
     np.testing.assert_array_equal(again.transform(x), est.transform(x))
 
 
+@pytest.mark.parametrize("autoencoder", ["dense", "conv"])
+def test_mixed_precision_pretraining_keeps_a_callable_activation(data, autoencoder):
+    # The mixed-policy copy of the autoencoder used to be rebuilt from its
+    # config, where Keras cannot restore a plain function or a lambda: fit
+    # failed under bf16 (and float16) only.
+    x, _ = data
+    x = x[:, :16] if autoencoder == "conv" else x  # 4x4 images for the conv model
+
+    def leaky(t):
+        return keras.ops.leaky_relu(t, 0.2)
+
+    def fit(activation):
+        return AEKMeans(3, n_init=1, random_state=0, precision="mixed_bfloat16",
+                        autoencoder=autoencoder, autoencoder_params={"activation": activation},
+                        **TINY).fit(x)
+
+    function, lam = fit(leaky), fit(lambda t: keras.ops.leaky_relu(t, 0.2))
+    assert function.autoencoder_.activation is leaky
+    # Keras' own leaky_relu (negative slope 0.2) trains to the same network.
+    named = fit("leaky_relu")
+    assert named.history_["pretrain"]["loss"][-1] < named.history_["pretrain"]["loss"][0]
+    for est in (function, lam):
+        np.testing.assert_allclose(est.history_["pretrain"]["loss"],
+                                   named.history_["pretrain"]["loss"], rtol=1e-5)
+        np.testing.assert_allclose(est.transform(x), named.transform(x), rtol=1e-5, atol=1e-6)
+
+
 def test_auto_precision_uses_bf16_only_where_asked_on_cpus_that_have_it(monkeypatch):
     from kdc.cluster import _precision
 
