@@ -60,7 +60,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         embedding_dim: int, size of the embedding the head clusters.
         autoencoder_params: optional dict of extra arguments of the
             autoencoder class, e.g. ``{"noise": "masking", "noise_level": 0.3}``
-            or ``{"dropout": 0.1}``.
+            or ``{"dropout": 0.1}``, or ``{"activation": f}`` with a Keras
+            activation name or any callable (register a named function with
+            ``keras.saving.register_keras_serializable`` to save and reload it).
         pretrain_epochs: int >= 0 or "auto" (about 1,400,000 samples seen,
             between 10 and 100 epochs: 100 on 10,000 rows, 20 on 70,000).
         batch_size: int, pretraining batch size.
