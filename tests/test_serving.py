@@ -30,7 +30,7 @@ def _small_map_budget(monkeypatch):
 def _fit(cls, **extra):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return cls(3, random_state=0, **{**TINY, **extra}).fit(X)
+        return cls(3, **{"random_state": 0, **TINY, **extra}).fit(X)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,12 @@ def n2d_by_metric(request, n2d):
     """N2D heads whose UMAP uses each metric the TF transform supports."""
     if n2d.manifold_.metric == request.param:
         return n2d
-    return _fit(kdc.N2D, n_neighbors=10, umap_metric=request.param)
+    # Seed 1: with seed 0 this cosine fit merged two blobs (ACC .73), and rows of the
+    # merged blob lay on the mixture's arbitrary boundary through it, where labels
+    # from any approximate placement are a coin toss.
+    est = _fit(kdc.N2D, n_neighbors=10, umap_metric=request.param, random_state=1)
+    assert kdc.metrics.cluster_accuracy(Y, est.labels_) == 1.0  # the test's premise
+    return est
 
 
 def test_umap_transform_in_tf_follows_umap(n2d_by_metric):

@@ -128,21 +128,77 @@ def test_streamed_pretraining_learns_and_predicts_like_arrays(data, npy):
     np.testing.assert_array_equal(again.transform(x), est.transform(x))  # seeded: repeatable
 
 
+def _epochs_of(dataset, n_samples, batch_size, epochs):
+    """The (x batches, row indices) of each epoch of a training pipeline, checking its batching."""
+    batches = list(dataset.as_numpy_iterator())
+    steps = -(-n_samples // batch_size)
+    assert len(batches) == epochs * steps  # exactly the epochs asked for, then the end
+    out = []
+    for e in range(epochs):
+        part = batches[e * steps:(e + 1) * steps]
+        assert [b[0].shape[0] for b in part[:-1]] == [batch_size] * (steps - 1)
+        out.append((np.concatenate([b[0] for b in part]), np.concatenate([b[1] for b in part])))
+    return out
+
+
 def test_training_pipeline_visits_every_row_once_per_epoch_scaled(data, npy):
     x, _ = data
     for source in (_memmap(npy), _dataset(x, 64)):
         stream = _streaming.as_stream(source)
         scale, offset = stream.scan("auto", min_samples=2)
         stream = stream.configured(scale=scale, offset=offset, model_shape=(20,))
-        seen = []
-        for xb, index in stream.training_dataset(32, indices=True, seed=1).as_numpy_iterator():
-            assert xb.shape[0] <= 32
+        epochs = _epochs_of(stream.training_dataset(32, indices=True, seed=1, epochs=2),
+                            240, 32, 2)
+        for xb, index in epochs:
             np.testing.assert_allclose(xb, x[index] * scale + offset, rtol=1e-6, atol=1e-6)
-            seen.append(index)
-        seen = np.concatenate(seen)
-        assert sorted(seen) == list(range(240)) and not np.array_equal(seen, np.arange(240))
+            assert sorted(index) == list(range(240)) and not np.array_equal(index, np.arange(240))
+        assert not np.array_equal(epochs[0][1], epochs[1][1])  # a new order every epoch
         first = next(iter(stream.training_dataset(32, seed=1)))
         np.testing.assert_array_equal(first[0], first[1])  # (x, x) for the autoencoder
+
+
+def test_array_training_pipeline_shuffles_every_epoch_repeatably(data):
+    x, _ = data
+    np.random.seed(0)
+    args = _streaming.fit_arguments(x, 50, epochs=3, indices=True)
+    assert args["steps_per_epoch"] == 5 and args["shuffle"] is False
+    epochs = _epochs_of(args["x"], 240, 50, 3)
+    for xb, index in epochs:
+        np.testing.assert_array_equal(xb, x[index])
+        assert sorted(index) == list(range(240)) and not np.array_equal(index, np.arange(240))
+    assert len({tuple(index) for _, index in epochs}) == 3  # a new order every epoch
+    np.random.seed(0)  # random_state seeds NumPy's generator: the same orders again
+    again = _epochs_of(_streaming.fit_arguments(x, 50, epochs=3, indices=True)["x"], 240, 50, 3)
+    for (_, index), (_, index2) in zip(epochs, again):
+        np.testing.assert_array_equal(index, index2)
+    xb, target = next(iter(_streaming.fit_arguments(x, 50, epochs=1)["x"]))
+    np.testing.assert_array_equal(xb, target)  # (x, x) for the autoencoder
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_training_reads_one_iterator_for_all_epochs(data, npy, monkeypatch, streamed):
+    """Keras makes an iterator per epoch from an array, and ending one could stall for
+    seconds (tf.data's autotuning thread): kdc's pipelines serve all epochs from one."""
+    made = []
+    own_iter = tf.data.Dataset.__iter__
+
+    def counting_iter(self):
+        made.append(self)
+        return own_iter(self)
+
+    monkeypatch.setattr(tf.data.Dataset, "__iter__", counting_iter)
+    x, _ = data
+    est = AEKMeans(3, n_init=1, random_state=0, **{**TINY, "pretrain_epochs": 4})
+    est.fit(_memmap(npy) if streamed else x)
+    assert len(est.history_["pretrain"]["loss"]) == 4
+    assert len(made) == 1
+    assert not made[0].options().autotune.enabled
+    if not streamed:  # DEC: one more for self-training over several epochs; P without any
+        made.clear()
+        dec = DEC(3, n_init=1, random_state=0, max_iter=40, update_interval=4, tol=0.0,
+                  **{**TINY, "batch_size": 16}).fit(x)
+        assert dec.n_iter_ == 40 and len(dec.history_["clustering"]["step"]) == 11  # steps 0, 4, ..., 40
+        assert len(made) == 2
 
 
 def test_streamed_dec_target_distribution_equals_the_in_memory_one(data, npy):

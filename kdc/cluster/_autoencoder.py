@@ -175,7 +175,7 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
         return {"loss": []}, 0.0
     with shifted_training(trained, augment, reconstruct=True):
         history = trained.fit(
-            **_streaming.fit_arguments(x, batch_size), epochs=epochs,
+            **_streaming.fit_arguments(x, batch_size, epochs=epochs), epochs=epochs,
             callbacks=[*(callbacks or ()), SpreadThreads()], verbose=_keras_verbose(verbose),
         )
     if trained is not model:

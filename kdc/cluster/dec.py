@@ -165,14 +165,16 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         stopping = LabelChangeStopping(params["tol"]) if params["tol"] > 0 else None
         progress = _Progress(update, params["max_iter"], self._log)
         steps_per_epoch = math.ceil(n / params["batch_size"])
+        epochs = math.ceil(params["max_iter"] / steps_per_epoch)
         with warnings.catch_warnings():
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
             with shifted_training(self.model_, self._augmenter(params["max_iter"]),
                                   reconstruct=False):
                 self.model_.fit(
-                    **_streaming.fit_arguments(x, params["batch_size"], indices=True),
-                    epochs=math.ceil(params["max_iter"] / steps_per_epoch),
+                    **_streaming.fit_arguments(x, params["batch_size"], epochs=epochs,
+                                               indices=True),
+                    epochs=epochs,
                     callbacks=[c for c in (update, stopping, progress) if c is not None]
                     + [SpreadThreads()],
                     verbose=_keras_verbose(self.verbose >= 2))
