@@ -89,7 +89,7 @@ def _array_training_dataset(x, batch_size, epochs, indices, seed):
         return (batch, rows) if indices else (batch, batch)
 
     rows = tf.data.Dataset.range(epochs).map(order).prefetch(1).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+        lambda permutation: tf.data.Dataset.from_tensor_slices(permutation).batch(batch_size))
     return without_autotuning(rows.map(gather, num_parallel_calls=2).prefetch(2))
 
 
