@@ -197,7 +197,8 @@ def test_training_reads_one_iterator_for_all_epochs(data, npy, monkeypatch, stre
         made.clear()
         dec = DEC(3, n_init=1, random_state=0, max_iter=40, update_interval=4, tol=0.0,
                   **{**TINY, "batch_size": 16}).fit(x)
-        assert dec.n_iter_ == 40 and len(dec.history_["clustering"]["step"]) == 11  # steps 0, 4, ..., 40
+        assert dec.n_iter_ == 40
+        assert len(dec.history_["clustering"]["step"]) == 11  # steps 0, 4, ..., 40
         assert len(made) == 2
 
 

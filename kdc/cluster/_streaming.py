@@ -39,7 +39,7 @@ STREAM_MIN_BYTES = 256 * 2**20
 
 
 def fit_arguments(x, batch_size, *, epochs, indices=False):
-    """The data arguments of ``model.fit`` that train ``epochs`` epochs on ``x`` in shuffled batches.
+    """The data arguments of ``model.fit`` for ``epochs`` epochs on ``x`` in shuffled batches.
 
     ``x`` is an array or a :class:`Stream`. Targets are ``x`` itself
     (autoencoders) or, with ``indices=True``, each row's index (DEC/IDEC
