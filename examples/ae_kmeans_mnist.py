@@ -88,7 +88,7 @@ print(f"k-means on pixels: {time.perf_counter() - start:.1f} s")
 `kdc.AEKMeans` pretrains a dense autoencoder (d-500-500-2000-10, as in DEC
 and N2D) to reconstruct `x`, embeds `x` with its encoder and runs k-means
 (20 restarts) on the embedding. `pretrain_epochs="auto"` trains on about
-1,400,000 samples: 20 epochs of MNIST.
+1,750,000 samples: 25 epochs of MNIST.
 """
 
 if args.quick:

@@ -63,8 +63,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             or ``{"dropout": 0.1}``, or ``{"activation": f}`` with a Keras
             activation name or any callable (register a named function with
             ``keras.saving.register_keras_serializable`` to save and reload it).
-        pretrain_epochs: int >= 0 or "auto" (about 1,400,000 samples seen,
-            between 10 and 100 epochs: 100 on 10,000 rows, 20 on 70,000).
+        pretrain_epochs: int >= 0 or "auto" (about 1,750,000 samples seen,
+            between 10 and 100 epochs: 100 on 10,000 rows, 25 on 70,000).
         batch_size: int, pretraining batch size.
         learning_rate: float, pretraining learning rate.
         optimizer: a Keras optimizer name or instance (copied) for pretraining.

@@ -549,7 +549,7 @@ def test_invalid_precision_names_the_argument(data):
 def test_auto_pretraining_epochs_follow_the_sample_budget():
     from kdc.cluster._autoencoder import resolve_epochs
 
-    assert resolve_epochs("auto", 70_000) == 20  # MNIST
+    assert resolve_epochs("auto", 70_000) == 25  # MNIST
     assert resolve_epochs("auto", 10_000) == 100  # MNIST-test: capped at 100
     assert resolve_epochs("auto", 1_000_000) == 10  # at least 10 epochs
     assert resolve_epochs(3, 70_000) == 3
