@@ -57,6 +57,19 @@ def test_shifter_translates_each_image_by_whole_pixels():
     assert not np.array_equal(other, out)
 
 
+def test_shifter_moves_all_channels_of_an_image_together():
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0.1, 1.0, size=(32, 7, 6, 3)).astype("float32")
+    shift = _augment.shifter(1, (7, 6, 3), (7, 6, 3), seed=3)
+    out = np.asarray(shift(images, 5))
+    assert out.shape == images.shape
+    for image, got in zip(images, out):
+        matches = [(dy, dx) for dy in range(-1, 2) for dx in range(-1, 2)
+                   if all(np.array_equal(_shifted(image[..., ch], dy, dx), got[..., ch])
+                          for ch in range(3))]
+        assert len(matches) == 1
+
+
 @pytest.mark.parametrize("reconstruct", [True, False])
 def test_shifted_training_changes_the_batches_of_that_fit_only(reconstruct):
     import keras
