@@ -22,8 +22,8 @@ AUTOENCODERS = ("dense", "denoising", "conv")
 # below and above in epochs: 25 epochs on MNIST's 70,000 rows, 100 on 10,000.
 # Measured with N2D on a 2-core AVX512-BF16 CPU (bf16 pretraining): MNIST
 # ACC .9765 / .9764 / .9773 in 213-216 s (seeds 0-2; .9739 / .9749 / .9753
-# with 20 epochs in 178-203 s, .970 with 10), MNIST-test .9552 / .9607 in
-# 167 / 157 s (seeds 0 / 1; .947 / .948 with 40 epochs).
+# with 20 epochs in 178-203 s, .970 with 10), MNIST-test .9607 / .9652 /
+# .9643 in 119-125 s (seeds 0-2; .947 / .948 with 40 epochs, seeds 0 / 1).
 AUTO_SAMPLE_BUDGET = 1_750_000
 AUTO_MIN_EPOCHS = 10
 AUTO_MAX_EPOCHS = 100
