@@ -39,6 +39,15 @@ def _shifted(image, dy, dx):
     return out
 
 
+def _matching_shifts(image, got, shift):
+    """The offsets (dy, dx) whose zero-filled translation of ``image`` (h, w[, c]) is ``got``."""
+    image = image.reshape(image.shape[:2] + (-1,))
+    got = got.reshape(image.shape)
+    return [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)
+            if all(np.array_equal(_shifted(image[..., ch], dy, dx), got[..., ch])
+                   for ch in range(image.shape[2]))]
+
+
 def test_shifter_translates_each_image_by_whole_pixels():
     rng = np.random.default_rng(0)
     images = rng.uniform(0.1, 1.0, size=(64, 6, 5)).astype("float32")
@@ -46,8 +55,7 @@ def test_shifter_translates_each_image_by_whole_pixels():
     out = np.asarray(shift(images.reshape(64, 30), 0)).reshape(64, 6, 5)
     seen = set()
     for image, got in zip(images, out):
-        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                   if np.array_equal(_shifted(image, dy, dx), got)]
+        matches = _matching_shifts(image, got, 2)
         assert len(matches) == 1  # a translation with a zero-filled border
         seen.add(matches[0])
     assert len(seen) > 10  # each image draws its own offsets
@@ -64,10 +72,7 @@ def test_shifter_moves_all_channels_of_an_image_together():
     out = np.asarray(shift(images, 5))
     assert out.shape == images.shape
     for image, got in zip(images, out):
-        matches = [(dy, dx) for dy in range(-1, 2) for dx in range(-1, 2)
-                   if all(np.array_equal(_shifted(image[..., ch], dy, dx), got[..., ch])
-                          for ch in range(3))]
-        assert len(matches) == 1
+        assert len(_matching_shifts(image, got, 1)) == 1
 
 
 @pytest.mark.parametrize("reconstruct", [True, False])
