@@ -12,9 +12,10 @@ MNIST-test (seeds 0/1) N2D .947/.948 (.945/.938 without), AEKMeans .757/.763
 (.703 without, seed 0); USPS (16x16, seed 0) DEC .794 (.767 without),
 AEKMeans .722 (.701), N2D .956 (.961). Larger shifts hurt: up to 2.8 pixels
 (with bilinear resampling) cost N2D 1.5 points on MNIST-test, and random
-rotations on top of the shifts stayed within the seeds' spread: up to 5 degrees (nearest pixel)
-gave N2D on MNIST .9775 / .9768 / .9771 on seeds 0-2 against .9765 / .9764 /
-.9773, up to 10 and 15 degrees .9758 and .9760 (seed 0). The shifts run
+rotations on top of the shifts stayed within the seeds' spread: up to 5
+degrees (nearest pixel) gave N2D on MNIST .9775 / .9768 / .9771 on seeds 0-2
+against .9765 / .9764 / .9773, up to 10 and 15 degrees .9758 and .9760
+(seed 0). The shifts run
 inside the compiled training step (:func:`shifted_training`), at no
 measurable cost: back-to-back 12-epoch USPS pretraining ran at 6,348 / 6,409
 samples/s with shifts and 6,338 / 6,449 without (a ``tf.data`` pipeline that
