@@ -59,12 +59,15 @@ import _peers  # noqa: E402
 
 QUICK = ["digits", "pendigits", "mnist_test"]
 FULL = ["digits", "pendigits", "usps", "mnist_test", "mnist"]
-KDC_METHODS = ["aekmeans", "n2d", "dec", "idec"]
+KDC_METHODS = ["aekmeans", "n2d", "dec", "idec", "n2d_pretrained"]
 BASELINES = ["kmeans", "umap_gmm"]
-METHODS = BASELINES + ["aekmeans", "n2d", "dec", "idec"]  # kdc + baselines (always available)
+METHODS = BASELINES + KDC_METHODS  # kdc + baselines (always available)
 PEER_METHODS = list(_peers.RUNNERS)
 ALL_METHODS = METHODS + PEER_METHODS
-AE_METHODS = set(KDC_METHODS) | set(PEER_METHODS)  # methods pretraining the d-500-500-2000-10 AE
+# methods pretraining the d-500-500-2000-10 AE (n2d_pretrained loads it from weights/)
+AE_METHODS = (set(KDC_METHODS) - {"n2d_pretrained"}) | set(PEER_METHODS)
+# opt-in only (--methods): rows for datasets without shipped weights would be errors
+NOT_DEFAULT = {"n2d_pretrained"}
 
 
 # ------------------------------------------------------------------ runners
@@ -108,13 +111,14 @@ def _augment_arg(text):
     return value
 
 
-def run_estimator(cls_name, x, k, seed, epochs):
+def run_estimator(cls_name, x, k, seed, epochs, **params):
     import kdc
 
     cls = getattr(kdc, cls_name, None)
     if cls is None:
         raise RuntimeError(f"kdc.{cls_name} is not available in this version")
     kwargs = dict(KDC_PARAMS) if epochs is None else {**KDC_PARAMS, "pretrain_epochs": epochs}
+    kwargs.update(params)
     est = cls(n_clusters=k, random_state=seed, verbose=0, **kwargs).fit(x)
     timings = dict(est.timings_)
     n_epochs = len(est.history_["pretrain"]["loss"])
@@ -125,6 +129,20 @@ def run_estimator(cls_name, x, k, seed, epochs):
     return est.labels_, timings
 
 
+# The dataset being run (set per run): n2d_pretrained loads weights/<dataset>-dense.
+DATASET = None
+
+
+def run_pretrained_n2d(x, k, seed):
+    """kdc's N2D with ``pretrained=`` the dataset's shipped weights: only the head is fitted."""
+    from kdc import _pretrained
+
+    if DATASET not in _pretrained.available():
+        raise RuntimeError(f"no shipped weights for dataset {DATASET!r} (weights/ has "
+                           f"{_pretrained.available()}); see scripts/pretrain.py")
+    return run_estimator("N2D", x, k, seed, None, pretrained=DATASET)
+
+
 RUNNERS = {
     "kmeans": ("k-means on pixels", lambda x, k, s, e, c: run_kmeans(x, k, s)),
     "umap_gmm": ("UMAP + GMM on pixels", lambda x, k, s, e, c: run_umap_gmm(x, k, s)),
@@ -132,6 +150,8 @@ RUNNERS = {
     "n2d": ("kdc N2D", lambda x, k, s, e, c: run_estimator("N2D", x, k, s, e)),
     "dec": ("kdc DEC", lambda x, k, s, e, c: run_estimator("DEC", x, k, s, e)),
     "idec": ("kdc IDEC", lambda x, k, s, e, c: run_estimator("IDEC", x, k, s, e)),
+    "n2d_pretrained": ("kdc N2D, shipped weights",
+                       lambda x, k, s, e, c: run_pretrained_n2d(x, k, s)),
 }
 RUNNERS.update(_peers.RUNNERS)
 
@@ -254,6 +274,8 @@ def worker(spec_path):
         sys.meta_path.insert(0, _BlockImport("torch"))
     result = {"pid": os.getpid()}
     KDC_PARAMS.update(spec.get("kdc_params", {}))
+    global DATASET
+    DATASET = spec.get("dataset")
     try:
         prep = prepare(method, spec["n"], warm=spec["warm"])
         if prep["note"]:
@@ -283,7 +305,7 @@ def worker(spec_path):
 def run_in_subprocess(ds, method, seed, k, n, data_path, args, tmp, log_dir):
     """Run one (dataset, method, seed) in a fresh interpreter; returns row fields and labels."""
     stem = f"{ds}-{method}-{seed}".replace(os.sep, "_")
-    spec = {"method": method, "seed": seed, "k": k, "n": n,
+    spec = {"method": method, "dataset": ds, "seed": seed, "k": k, "n": n,
             "epochs": method_epochs(method, args.epochs, n),
             "warm": not args.no_warmup,
             "clustering_epochs": args.peer_clustering_epochs, "data": str(data_path),
@@ -569,6 +591,7 @@ def build_parser():
 
 
 def main(argv=None):
+    global DATASET
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.worker:
@@ -581,7 +604,7 @@ def main(argv=None):
             ok, note = avail[m]
             print(f"{m:14s} {RUNNERS[m][0]:32s} {'yes' if ok else 'no: ' + note}")
         return 0
-    methods = args.methods or [m for m in ALL_METHODS if avail[m][0]]
+    methods = args.methods or [m for m in ALL_METHODS if avail[m][0] and m not in NOT_DEFAULT]
     datasets = args.datasets or (FULL if args.full else QUICK)
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     isolation = "none" if args.in_process else "process"
@@ -636,6 +659,7 @@ def main(argv=None):
                            "n": int(x.shape[0]), "d": int(np.prod(x.shape[1:])), "k": k,
                            "isolation": isolation}
                     if args.in_process:
+                        DATASET = ds
                         try:
                             prep = prepare(method, row["n"], warm=not args.no_warmup)
                             if prep["note"]:

@@ -117,3 +117,33 @@ def test_augment_option_reaches_the_kdc_estimators(bench, monkeypatch):
     x = np.random.default_rng(0).uniform(size=(40, 6)).astype("float32")  # flat rows
     with pytest.raises(ValueError, match="augment shifts images"):
         bench.run_estimator("AEKMeans", x, 2, 0, 1)
+
+
+def test_pretrained_n2d_fits_the_head_on_the_datasets_shipped_weights(bench, monkeypatch):
+    import numpy as np
+
+    calls = []
+
+    def fake(*args, **params):
+        calls.append((args, params))
+        return np.zeros(4, dtype=int), {}
+
+    monkeypatch.setattr(bench, "run_estimator", fake)
+    monkeypatch.setattr(bench, "DATASET", "pendigits")
+    x = np.zeros((4, 16), dtype="float32")
+    bench.RUNNERS["n2d_pretrained"][1](x, 10, 3, None, None)
+    assert calls == [(("N2D", x, 10, 3, None), {"pretrained": "pendigits"})]
+    monkeypatch.setattr(bench, "DATASET", "digits")
+    with pytest.raises(RuntimeError, match="no shipped weights for dataset 'digits'"):
+        bench.RUNNERS["n2d_pretrained"][1](x, 10, 3, None, None)
+    assert "n2d_pretrained" in bench.NOT_DEFAULT  # opt-in: most datasets have no weights
+    assert "n2d_pretrained" not in bench.AE_METHODS  # no pretraining to measure
+
+
+def test_worker_is_told_its_dataset(bench, tmp_path):
+    out = tmp_path / "bench"
+    rc = bench.main(["--datasets", "digits", "--methods", "n2d_pretrained", "--seeds", "0",
+                     "--no-probe", "--no-warmup", "--out", str(out)])
+    assert rc == 0
+    (run,) = json.loads((out / "benchmark.json").read_text())["runs"]
+    assert "no shipped weights for dataset 'digits'" in run["error"]
