@@ -3,7 +3,9 @@
 
 For every dataset this trains kdc's default autoencoder (the estimators'
 ``autoencoder="dense"``: d-500-500-2000-10, ReLU, linear embedding) on the
-data exactly as ``kdc.datasets.load(name, flatten=True)`` returns it, saves
+data as ``kdc.datasets.load(name)`` returns it, the way the estimators
+pretrain (through ``kdc.AEKMeans``: ``augment="auto"`` shifts of image rows,
+``precision="auto"``), only for more epochs; saves
 ``weights/<dataset>-<architecture>.weights.h5`` and records in
 ``weights/manifest.json``: the file's sha256, the dataset and its content
 checksum, the architecture (Keras config), epochs, batch size, seconds,
@@ -36,11 +38,12 @@ import numpy as np  # noqa: E402
 import kdc  # noqa: E402
 from kdc import _pretrained  # noqa: E402
 from kdc._report import environment  # noqa: E402
-from kdc.cluster import _autoencoder  # noqa: E402
+from kdc.cluster import _augment, _autoencoder  # noqa: E402
+from kdc.cluster._precision import pretraining_precision  # noqa: E402
 
 # Samples seen per dataset: well past the estimators' "auto" budget, which is
 # what shipped weights are for.
-DEFAULT_EPOCHS = {"mnist": 30, "usps": 100, "pendigits": 100}
+DEFAULT_EPOCHS = {"mnist": 100, "usps": 100, "pendigits": 100}
 ARCHITECTURE = "dense"
 
 
@@ -74,16 +77,19 @@ def repack(entry, out_dir):
 
 
 def pretrain_one(name, epochs, batch_size, seed, out_dir):
-    x, _ = kdc.datasets.load(name, flatten=True)
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    model, _ = _autoencoder.build_autoencoder(ARCHITECTURE, x.shape[1:], (500, 500, 2000), 10,
-                                              seed=seed)
-    print(f"[pretrain] {name}: {x.shape[0]} x {x.shape[1]}, {epochs} epochs, batch {batch_size}",
-          flush=True)
-    history, seconds = _autoencoder.pretrain(model, x, epochs=epochs, batch_size=batch_size,
-                                             optimizer="adam", learning_rate=1e-3, verbose=1)
+    """Pretrain as the estimators do (their scaling, ``augment="auto"`` shifts of
+    image rows, ``precision="auto"``), for ``epochs``, and save the autoencoder."""
+    x, _ = kdc.datasets.load(name)  # images stay images, so "auto" shifts them
+    print(f"[pretrain] {name}: {x.shape}, {epochs} epochs, batch {batch_size}", flush=True)
+    est = kdc.AEKMeans(n_clusters=10, pretrain_epochs=epochs, batch_size=batch_size,
+                       n_init=1, random_state=seed, verbose=1).fit(x)
+    if est.scale_ is not None and not (np.allclose(est.scale_, 1) and np.allclose(est.offset_, 0)):
+        raise RuntimeError(f"{name}: the estimators rescale this data (scale_={est.scale_}), "
+                           "so weights trained on it would not fit the rows load() returns")
+    model = est.autoencoder_
+    history = est.history_["pretrain"]
+    seconds = est.timings_["pretrain"]
+    n_features = int(np.prod(x.shape[1:]))
     path = out_dir / f"{name}-{ARCHITECTURE}.weights.h5"
     save_model_weights(model, path)
     return {
@@ -91,7 +97,7 @@ def pretrain_one(name, epochs, batch_size, seed, out_dir):
         "dataset": name,
         "dataset_content_md5": kdc.datasets._CONTENT_MD5.get(name, (None,))[0],
         "n_samples": int(x.shape[0]),
-        "n_features": int(x.shape[1]),
+        "n_features": n_features,
         "architecture": ARCHITECTURE,
         "model_class": type(model).__name__,
         "config": model.get_config(),
@@ -99,6 +105,8 @@ def pretrain_one(name, epochs, batch_size, seed, out_dir):
         "batch_size": batch_size,
         "optimizer": "adam",
         "learning_rate": 1e-3,
+        "augment_shift": _augment.resolve_shift(est.augment, est.input_shape_),
+        "precision": pretraining_precision(est.precision, x.shape[0]),
         "seed": seed,
         "seconds": round(seconds, 1),
         "samples_per_s": round(epochs * x.shape[0] / seconds, 1) if seconds else None,

@@ -76,10 +76,10 @@ class N2D(BaseDeepClusterer):
             "cosine" or any metric of umap-learn; exports reproduce UMAP's
             transform in TF for "euclidean" and "cosine"). "cosine" was
             slightly better on MNIST (ACC .9753 against .9732 on the 70,000
-            rows from the shipped weights, .9472 against .9448 on MNIST-test)
-            but is not the default: it ignores the embedding's norms, and
-            merged well separated blobs that a briefly trained autoencoder had
-            embedded along one direction.
+            rows from earlier, 30-epoch shipped weights, .9472 against .9448
+            on MNIST-test) but is not the default: it ignores the embedding's
+            norms, and merged well separated blobs that a briefly trained
+            autoencoder had embedded along one direction.
         clusterer: "gmm" or a scikit-learn clusterer.
         covariance_type: covariance of the default GMM ("full", "diag"...).
         n_init: restarts of the default GMM; the best likelihood is kept.

@@ -129,6 +129,9 @@ def test_pretrain_script_writes_weights_and_manifest(tmp_path, monkeypatch):
     assert entry["sha256"] == _pretrained.sha256(tmp_path / "digits-dense.weights.h5")
     assert entry["n_features"] == 64 and entry["epochs"] == 1
     assert entry["reconstruction_loss"] > 0
+    # trained as the estimators train: 8x8 images are too small for shifts, and
+    # 1,797 rows pretrain in float32
+    assert entry["augment_shift"] == 0 and entry["precision"] == "float32"
     monkeypatch.setenv("KDC_WEIGHTS", str(tmp_path))
     x, _ = kdc.datasets.load("digits", flatten=True)
     est = kdc.AEKMeans(10, pretrained="digits", random_state=0, verbose=0).fit(x[:300])
