@@ -156,7 +156,7 @@ RUNNERS = {
 RUNNERS.update(_peers.RUNNERS)
 
 
-UMAP_METHODS = {"umap_gmm", "n2d", "clustpy_n2d", "n2d_original"}
+UMAP_METHODS = {"umap_gmm", "n2d", "n2d_pretrained", "clustpy_n2d", "n2d_original"}
 _WARMED = set()
 
 
