@@ -15,11 +15,11 @@ AEKMeans .722 (.701), N2D .956 (.961). Larger shifts hurt: up to 2.8 pixels
 rotations on top of the shifts stayed within the seeds' spread: up to 5
 degrees (nearest pixel) gave N2D on MNIST .9775 / .9768 / .9771 on seeds 0-2
 against .9765 / .9764 / .9773, up to 10 and 15 degrees .9758 and .9760
-(seed 0). The shifts run
-inside the compiled training step (:func:`shifted_training`), at no
-measurable cost: back-to-back 12-epoch USPS pretraining ran at 6,348 / 6,409
-samples/s with shifts and 6,338 / 6,449 without (a ``tf.data`` pipeline that
-shifted the batches before the step ran about 15% slower).
+(seed 0). The shifts run inside the compiled training step
+(:func:`shifted_training`), at no measurable cost: back-to-back 12-epoch
+USPS pretraining ran at 6,348 / 6,409 samples/s with shifts and 6,338 /
+6,449 without (a ``tf.data`` pipeline that shifted the batches before the
+step ran about 15% slower).
 
 Only training is augmented (pretraining, and DEC/IDEC self-training, whose
 target distribution P is computed from the rows as they are): the embedding

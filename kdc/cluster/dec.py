@@ -240,8 +240,8 @@ class DEC(_SelfTrainingClusterer):
             self-training when the CPU has native bf16 instructions (MNIST,
             2,000 steps from earlier, 30-epoch shipped weights: 87/76 s
             instead of 170/132 s in float32, ACC .8683 against .8684), else
-            float32. ``predict``
-            and ``transform`` stay float32 and the global policy is restored.
+            float32. ``predict`` and ``transform`` stay float32 and the global
+            policy is restored.
             The clustering layer and the KL loss always compute in float32.
         distribute: None or a ``tf.distribute.Strategy``: pretraining and
             self-training run under it; ``batch_size`` and
