@@ -87,6 +87,9 @@ def build_parser():
                       "are not meaningful; UMAP's first call still compiles for a while)")
     demo.add_argument("--overwrite", action="store_true",
                       help="replace a previous kdc run in --out (after success)")
+    demo.add_argument("--seed", type=_int_type(0), default=DEMO_SEED, metavar="N",
+                      help=f"random_state (default: {DEMO_SEED}); N2D's ACC on the digits "
+                      "varies with it (.816 / .912 / .908 for seeds 0 / 1 / 2)")
     demo.set_defaults(func=_cmd_demo)
 
     fit = sub.add_parser("fit", parents=[common], help="fit an estimator and write a report",
@@ -261,8 +264,8 @@ def _cmd_demo(args):
     out = _report.check_output_dir(args.out, overwrite=args.overwrite,
                                    auto_replace=lambda old: old.get("command") == "demo")
     # Default budgets: "auto" pretraining gives the 1,797 digits 100 epochs,
-    # about 1.5 minutes end to end on 2 cores.
-    params = {"n_clusters": DEMO_CLUSTERS, "random_state": DEMO_SEED}
+    # about 30 s end to end on 2 cores (once UMAP's JIT is cached).
+    params = {"n_clusters": DEMO_CLUSTERS, "random_state": args.seed}
     if args.quick:
         params.update(QUICK_PARAMS)
     return _run(args, DEMO_DATA, None, "n2d", params, out, baseline=True)

@@ -208,6 +208,7 @@ def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsy
     report = json.loads((out / "report.json").read_text())
     assert report["command"] == "demo" and report["estimator"]["class"] == "N2D"
     assert report["estimator"]["params"]["pretrain_epochs"] == 2
+    assert report["estimator"]["params"]["random_state"] == 0  # the default --seed
     assert report["data"]["source"] == "digits" and report["data"]["n_samples"] == 1797
     rows = {r["method"]: r for r in report["comparison"]["rows"]}
     assert set(rows) == {"k-means (pixels)", "N2D"}
@@ -226,6 +227,19 @@ def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsy
     assert stdout.strip().splitlines()[-1] == (
         f"report written to kdc-demo{os.sep}report.md (with labels.npy, model, plots, "
         "report.json)")
+
+
+def test_demo_seed_sets_the_estimators_random_state(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(cli.QUICK_PARAMS, "manifold", PCA(n_components=4))
+    monkeypatch.setitem(cli.QUICK_PARAMS, "clusterer", KMeans(10, n_init=1, random_state=0))
+    out = tmp_path / "demo"
+    code, _, err = run(capsys, "demo", "--quick", "--seed", "3", "--out", out)
+    assert code == 0, err
+    assert json.loads((out / "report.json").read_text())["estimator"]["params"][
+        "random_state"] == 3
+    code, _, err = run(capsys, "demo", "--quick", "--seed", "-1", "--out", tmp_path / "d2")
+    assert code == 2 and "--seed" in err and "-1" in err
+    assert not (tmp_path / "d2").exists()
 
 
 def test_demo_refuses_a_folder_of_another_kdc_run(tmp_path, capsys):
