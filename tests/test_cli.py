@@ -191,12 +191,16 @@ def test_fit_with_a_missing_method_class_says_so(data_dir, tmp_path, capsys, mon
 
 # --------------------------------------------------------------------------- demo
 
-def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsys,
-                                                                 monkeypatch):
-    # PCA and k-means instead of UMAP and a 10-restart GMM keep this test fast (UMAP's
-    # first call compiles for about a minute); the CLI wiring is the same.
+@pytest.fixture
+def fast_demo_head(monkeypatch):
+    # PCA and k-means instead of UMAP and a 10-restart GMM keep the demo tests fast
+    # (UMAP's first call compiles for about a minute); the CLI wiring is the same.
     monkeypatch.setitem(cli.QUICK_PARAMS, "manifold", PCA(n_components=4))
     monkeypatch.setitem(cli.QUICK_PARAMS, "clusterer", KMeans(10, n_init=1, random_state=0))
+
+
+def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsys,
+                                                                 monkeypatch, fast_demo_head):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "kdc-demo"  # the default --out, holding a previous demo run
     out.mkdir()
@@ -229,9 +233,7 @@ def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsy
         "report.json)")
 
 
-def test_demo_seed_sets_the_estimators_random_state(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(cli.QUICK_PARAMS, "manifold", PCA(n_components=4))
-    monkeypatch.setitem(cli.QUICK_PARAMS, "clusterer", KMeans(10, n_init=1, random_state=0))
+def test_demo_seed_sets_the_estimators_random_state(tmp_path, capsys, fast_demo_head):
     out = tmp_path / "demo"
     code, _, err = run(capsys, "demo", "--quick", "--seed", "3", "--out", out)
     assert code == 0, err
