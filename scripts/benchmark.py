@@ -208,19 +208,24 @@ def prepare(method, n_samples=0, warm=True):
     return {"note": note, "warmup_s": warmup}
 
 
-def peer_epochs(epochs, n):
-    """The pretraining epochs the kdc estimators use (so the peers get the same)."""
+def peer_epochs(method, epochs, n):
+    """The pretraining epochs the kdc estimator of ``method`` uses (so the peer gets the same).
+
+    A peer's N2D gets kdc N2D's "auto" budget, its DEC and IDEC that of kdc's DEC and IDEC.
+    """
     if epochs is not None:
         return int(epochs)
+    import kdc
     from kdc.cluster._autoencoder import resolve_epochs
 
-    return int(resolve_epochs("auto", n))
+    kdc_class = kdc.N2D if method in ("clustpy_n2d", "n2d_original") else kdc.DEC
+    return int(resolve_epochs("auto", n, kdc_class._auto_sample_budget))
 
 
 def method_epochs(method, epochs, n):
     """The ``epochs`` argument for a runner: kdc's own 'auto' stays None."""
     if method in PEER_METHODS:
-        return peer_epochs(epochs, n)
+        return peer_epochs(method, epochs, n)
     return epochs
 
 

@@ -24,6 +24,9 @@ AUTOENCODERS = ("dense", "denoising", "conv")
 # ACC .9765 / .9764 / .9773 in 213-216 s (seeds 0-2; .9739 / .9749 / .9753
 # with 20 epochs in 178-203 s, .970 with 10), MNIST-test .9607 / .9652 /
 # .9643 in 119-125 s (seeds 0-2; .947 / .948 with 40 epochs, seeds 0 / 1).
+# N2D asks for more (``N2D_AUTO_SAMPLE_BUDGET`` in kdc/cluster/n2d.py): its
+# head clusters the pretrained embedding as it is, so longer pretraining goes
+# straight into its accuracy, while DEC and IDEC go on training the encoder.
 AUTO_SAMPLE_BUDGET = 1_750_000
 AUTO_MIN_EPOCHS = 10
 AUTO_MAX_EPOCHS = 100
@@ -34,11 +37,15 @@ AUTO_MAX_EPOCHS = 100
 JIT_COMPILE = True
 
 
-def resolve_epochs(pretrain_epochs, n_samples):
-    """The number of pretraining epochs for ``pretrain_epochs`` ("auto" or an int >= 0)."""
+def resolve_epochs(pretrain_epochs, n_samples, sample_budget=AUTO_SAMPLE_BUDGET):
+    """The number of pretraining epochs for ``pretrain_epochs`` ("auto" or an int >= 0).
+
+    "auto" sees about ``sample_budget`` samples, in ``AUTO_MIN_EPOCHS`` to
+    ``AUTO_MAX_EPOCHS`` epochs.
+    """
     if isinstance(pretrain_epochs, str):
         check_choice(pretrain_epochs, "pretrain_epochs", ("auto",))
-        epochs = math.ceil(AUTO_SAMPLE_BUDGET / max(n_samples, 1))
+        epochs = math.ceil(sample_budget / max(n_samples, 1))
         return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
     return check_int(pretrain_epochs, "pretrain_epochs", minimum=0)
 

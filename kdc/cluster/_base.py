@@ -64,7 +64,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             activation name or any callable (register a named function with
             ``keras.saving.register_keras_serializable`` to save and reload it).
         pretrain_epochs: int >= 0 or "auto" (about 1,750,000 samples seen,
-            between 10 and 100 epochs: 100 on 10,000 rows, 25 on 70,000).
+            between 10 and 100 epochs: 100 on 10,000 rows, 25 on 70,000;
+            N2D 3,150,000: 100 on 10,000 rows, 45 on 70,000).
         batch_size: int, pretraining batch size.
         learning_rate: float, pretraining learning rate.
         optimizer: a Keras optimizer name or instance (copied) for pretraining.
@@ -119,6 +120,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             called inside a ``strategy.scope()``; batch sizes are global and must be divisible
             by ``strategy.num_replicas_in_sync``. Not saved with the estimator.
     """
+
+    # Samples seen by pretrain_epochs="auto" (see _autoencoder.resolve_epochs).
+    _auto_sample_budget = _autoencoder.AUTO_SAMPLE_BUDGET
 
     def __init__(self, n_clusters=8, *, k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
@@ -216,7 +220,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         xm = self._to_model_input(x)
         from_weights = warm or self.pretrained is not None
         epochs = 0 if from_weights and self.pretrain_epochs == "auto" else (
-            _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0]))
+            _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0],
+                                       self._auto_sample_budget))
         batch_size = check_int(self.batch_size, "batch_size", minimum=1)
         augment = self._augmenter(epochs)
         if epochs:

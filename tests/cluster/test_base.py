@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from kdc import AEKMeans
+from kdc import DEC, IDEC, N2D, AEKMeans
 from kdc.models import ConvAutoencoder, DenseAutoencoder
 from tests.conftest import TINY, make_blobs
 
@@ -553,5 +553,10 @@ def test_auto_pretraining_epochs_follow_the_sample_budget():
     assert resolve_epochs("auto", 10_000) == 100  # MNIST-test: capped at 100
     assert resolve_epochs("auto", 1_000_000) == 10  # at least 10 epochs
     assert resolve_epochs(3, 70_000) == 3
+    # N2D's larger budget: 45 epochs on MNIST, the same cap on smaller data
+    assert resolve_epochs("auto", 70_000, N2D._auto_sample_budget) == 45
+    assert resolve_epochs("auto", 10_000, N2D._auto_sample_budget) == 100
+    for cls in (AEKMeans, DEC, IDEC):
+        assert cls._auto_sample_budget == 1_750_000
     with pytest.raises(ValueError, match="pretrain_epochs.*'many'"):
         resolve_epochs("many", 10)

@@ -220,6 +220,14 @@ def test_bad_manifold_sample_size(blobs, size):
         N2D(3, manifold=PCA(n_components=2), manifold_sample_size=size, **TINY).fit(x)
 
 
+def test_auto_pretraining_uses_n2d_s_own_sample_budget(blobs, monkeypatch):
+    x, _ = blobs
+    monkeypatch.setattr(N2D, "_auto_sample_budget", 12 * len(x))  # 12 epochs' worth
+    params = {**TINY, "pretrain_epochs": "auto"}
+    est = N2D(3, n_neighbors=10, random_state=0, **params).fit(x)
+    assert len(est.history_["pretrain"]["loss"]) == 12
+
+
 def test_umap_layout_epochs_shrink_on_large_data():
     assert layout_epochs(500) is None and layout_epochs(20_000) is None  # UMAP's default
     assert layout_epochs(40_000) == 100 and layout_epochs(70_000) == 60
