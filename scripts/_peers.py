@@ -271,6 +271,11 @@ RUNNERS = {
     "n2d_original": ("n2d package (original N2D)", run_n2d_original),
 }
 
+# The kdc estimator each peer method is measured against: the peer pretrains
+# for that estimator's "auto" epochs.
+KDC_COUNTERPART = {"clustpy_dec": "DEC", "clustpy_idec": "IDEC", "clustpy_n2d": "N2D",
+                   "n2d_original": "N2D"}
+
 
 def note_for(method):
     """The configuration note of a peer method, with versions filled in."""

@@ -209,16 +209,13 @@ def prepare(method, n_samples=0, warm=True):
 
 
 def peer_epochs(method, epochs, n):
-    """The pretraining epochs the kdc estimator of ``method`` uses (so the peer gets the same).
-
-    A peer's N2D gets kdc N2D's "auto" budget, its DEC and IDEC that of kdc's DEC and IDEC.
-    """
+    """The pretraining epochs the kdc counterpart of ``method`` uses (so the peer gets the same)."""
     if epochs is not None:
         return int(epochs)
     import kdc
     from kdc.cluster._autoencoder import resolve_epochs
 
-    kdc_class = kdc.N2D if method in ("clustpy_n2d", "n2d_original") else kdc.DEC
+    kdc_class = getattr(kdc, _peers.KDC_COUNTERPART[method])
     return int(resolve_epochs("auto", n, kdc_class._auto_sample_budget))
 
 

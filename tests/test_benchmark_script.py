@@ -42,6 +42,7 @@ def test_peers_get_the_pretraining_epochs_of_the_matching_kdc_estimator(bench):
     assert bench.method_epochs("clustpy_idec", None, 70_000) == 25
     assert bench.method_epochs("clustpy_n2d", 7, 70_000) == 7  # --epochs wins
     assert bench.method_epochs("n2d", None, 70_000) is None  # kdc's own "auto"
+    assert set(bench._peers.KDC_COUNTERPART) == set(bench.PEER_METHODS)
 
 
 def test_peak_rss_sampler_sees_an_allocation(bench):

@@ -65,7 +65,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             ``keras.saving.register_keras_serializable`` to save and reload it).
         pretrain_epochs: int >= 0 or "auto" (about 1,750,000 samples seen,
             between 10 and 100 epochs: 100 on 10,000 rows, 25 on 70,000;
-            N2D 3,150,000: 100 on 10,000 rows, 45 on 70,000).
+            N2D sees more, see :class:`kdc.N2D`).
         batch_size: int, pretraining batch size.
         learning_rate: float, pretraining learning rate.
         optimizer: a Keras optimizer name or instance (copied) for pretraining.
