@@ -61,8 +61,13 @@ class SpreadThreads(keras.callbacks.Callback):
     """Pin the process' threads, busiest first, round-robin to its CPUs during ``fit``.
 
     Args:
-        start: the training batch after which CPU times are first read.
-        window: batches over which they are measured before pinning.
+        start: the training step after which CPU times are first read.
+        window: steps over which they are measured before pinning.
+
+    Steps are counted from the batch numbers Keras passes, so a model compiled
+    with ``steps_per_execution`` > 1 (several steps per call, one callback per
+    call) reads CPU times from the start of its second call and pins at the
+    end of the first call that completes the window.
     """
 
     def __init__(self, start=2, window=10):
@@ -73,20 +78,29 @@ class SpreadThreads(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._allowed = sorted(os.sched_getaffinity(0)) if enabled() else None
-        self._ticks, self._batches, self.pinned = None, 0, 0
+        self._ticks, self.pinned = None, 0
+        self._steps = self._measured_from = 0
+        self._last_batch = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last_batch = -1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._allowed is not None and self._ticks is None and self._steps >= self.start:
+            self._ticks = {t: cpu_ticks(t) for t in thread_ids()}
+            self._measured_from = self._steps
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._allowed is None:
+        self._steps += batch - self._last_batch  # a call may have run several steps
+        self._last_batch = batch
+        if (self._allowed is None or self._ticks is None or self.pinned
+                or self._steps < self._measured_from + self.window):
             return
-        self._batches += 1
-        if self._batches == self.start:
-            self._ticks = {t: cpu_ticks(t) for t in thread_ids()}
-        elif self._batches == self.start + self.window and self._ticks is not None:
-            used = {t: cpu_ticks(t) - self._ticks.get(t, 0) for t in thread_ids()}
-            order = sorted(used, key=lambda t: (-used[t], t))
-            for i, tid in enumerate(order):
-                _set_affinity(tid, {self._allowed[i % len(self._allowed)]})
-            self.pinned = len(order)
+        used = {t: cpu_ticks(t) - self._ticks.get(t, 0) for t in thread_ids()}
+        order = sorted(used, key=lambda t: (-used[t], t))
+        for i, tid in enumerate(order):
+            _set_affinity(tid, {self._allowed[i % len(self._allowed)]})
+        self.pinned = len(order)
 
     def on_train_end(self, logs=None):
         if self._allowed is not None and self.pinned:

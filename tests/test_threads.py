@@ -58,3 +58,20 @@ def test_turned_off_by_the_environment(monkeypatch):
 def test_cpu_ticks_of_an_ended_thread_is_zero():
     assert _threads.cpu_ticks(2**31 - 1) == 0
     assert _threads.cpu_ticks(_threads.thread_ids()[0]) >= 0
+
+
+def test_steps_are_counted_when_each_call_runs_several(monkeypatch):
+    monkeypatch.delenv("KDC_PIN_THREADS", raising=False)
+    allowed = os.sched_getaffinity(0)
+    spread, probe = _threads.SpreadThreads(start=1, window=2), _Probe()
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32), keras.layers.Dense(16)])
+    model.compile(optimizer="adam", loss="mse", steps_per_execution=4)
+    x = np.random.default_rng(0).normal(size=(16 * 8, 16)).astype("float32")
+    model.fit(x, x, batch_size=8, epochs=2, verbose=0, callbacks=[spread, probe])
+    # one callback per call of 4 steps: CPU times are read from the start of the
+    # second call (step 4 >= start) and the threads pinned at its end (step 8 >= 4 + 2)
+    assert len(probe.masks) == 8
+    assert all(mask == allowed for mask in probe.masks[0].values())
+    assert len([m for m in probe.masks[1].values() if len(m) == 1]) >= 2
+    assert spread._steps == 32  # 2 epochs of 16 steps, counted across the epoch boundary
+    assert all(os.sched_getaffinity(t) == allowed for t in _threads.thread_ids())

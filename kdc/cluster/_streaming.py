@@ -60,11 +60,16 @@ def fit_arguments(x, batch_size, *, epochs, indices=False):
     """
     seed = int(np.random.randint(2**31 - 1))
     if isinstance(x, Stream):
-        data, n = x.training_dataset(batch_size, indices=indices, seed=seed, epochs=epochs), \
-            x.n_samples
+        data = x.training_dataset(batch_size, indices=indices, seed=seed, epochs=epochs)
     else:
-        data, n = _array_training_dataset(x, batch_size, epochs, indices, seed), x.shape[0]
-    return dict(x=data, steps_per_epoch=math.ceil(n / batch_size), shuffle=False)
+        data = _array_training_dataset(x, batch_size, epochs, indices, seed)
+    return dict(x=data, steps_per_epoch=steps_per_epoch(x, batch_size), shuffle=False)
+
+
+def steps_per_epoch(x, batch_size):
+    """The number of training batches in one pass over ``x`` (an array or a :class:`Stream`)."""
+    n = x.n_samples if isinstance(x, Stream) else x.shape[0]
+    return math.ceil(n / batch_size)
 
 
 def _array_training_dataset(x, batch_size, epochs, indices, seed):
