@@ -32,11 +32,13 @@ AUTO_MIN_EPOCHS = 10
 AUTO_MAX_EPOCHS = 100
 
 # Pretraining runs up to this many training steps per call of the compiled
-# train function (see execution_steps): one call per step returned to Python
-# after every batch, and cost 7% of MNIST's bf16 pretraining speed on the 2-core
-# CPU (8 epochs, two pairs of runs: 11,071 / 11,171 samples/s one step per call,
-# 11,890 / 11,861 with 32). An execution of 200 steps lasts about 5 s there,
-# the longest the progress bar and Ctrl-C wait.
+# train function (see execution_steps). One call per step returned to Python
+# after every batch, and cost 6% of MNIST's bf16 pretraining speed on the 2-core
+# CPU: 8 epochs, two pairs of runs, 11,056 / 10,760 samples/s with one step per
+# call against 11,758 / 11,363 with 137, with the same losses and weights; the
+# MNIST N2D benchmark (45 epochs, seeds 0-2) went from 10,705 ± 300 samples/s
+# and 321 ± 7 s to 11,344 ± 143 and 304 ± 3 s, with the same ACC. A call of 200
+# steps lasts about 5 s there: the longest the progress bar and Ctrl-C wait.
 EXECUTION_STEPS_LIMIT = 200
 
 # Pretraining compiles the train step with XLA. That costs a one-off compile of
@@ -180,6 +182,8 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     shape) is needed to build that copy. ``augment``, a function of a batch
     of model inputs and its number (see :func:`kdc.cluster._augment.shifter`),
     changes every training batch; the model reconstructs the changed batch.
+    Each call of the compiled train function runs :func:`execution_steps`
+    steps.
     """
     trained = policy_copy(model, precision, input_shape) if epochs else model
     trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
