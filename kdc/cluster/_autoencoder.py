@@ -228,6 +228,7 @@ def execution_steps(steps_per_epoch, callbacks=()):
 
 
 def _acts_on_batches(callback):
+    """Whether ``callback``'s class overrides one of Keras' per-batch training hooks."""
     base = keras.callbacks.Callback
     return any(getattr(type(callback), name, None) is not getattr(base, name)
                for name in ("on_batch_begin", "on_batch_end", "on_train_batch_begin",

@@ -164,8 +164,7 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
             update_interval=params["update_interval"], batch_size=_PREDICT_BATCH, y_true=y)
         stopping = LabelChangeStopping(params["tol"]) if params["tol"] > 0 else None
         progress = _Progress(update, params["max_iter"], self._log)
-        steps_per_epoch = math.ceil(n / params["batch_size"])
-        epochs = math.ceil(params["max_iter"] / steps_per_epoch)
+        epochs = math.ceil(params["max_iter"] / _streaming.steps_per_epoch(x, params["batch_size"]))
         with warnings.catch_warnings():
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
