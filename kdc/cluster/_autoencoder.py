@@ -145,28 +145,34 @@ def build_autoencoder(autoencoder, input_shape, hidden_dims, embedding_dim, para
     return model, (n_features,)
 
 
-def make_optimizer(optimizer, learning_rate):
+def make_optimizer(optimizer, learning_rate=None):
     """A fresh Keras optimizer from a name or an optimizer instance (copied).
 
-    The name "adam" gives :class:`~kdc.cluster._fused_adam.FusedAdam`, Keras'
-    Adam with TensorFlow's one-pass update kernel; an instance keeps its class.
+    ``learning_rate`` replaces the optimizer's own (None keeps it).
+
+    Keras' Adam and AdamW, by name ("adam", "adamw") or as instances, become
+    :class:`~kdc.cluster._fused_adam.FusedAdam` with the same configuration
+    (weight decay included): the same update through TensorFlow's one-pass
+    kernel. Other optimizers keep their class.
     """
-    check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
-    if isinstance(optimizer, str) and optimizer.lower() == "adam":
-        return FusedAdam(learning_rate)
+    if learning_rate is not None:
+        check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
     if isinstance(optimizer, keras.optimizers.Optimizer):
-        config = optimizer.get_config()
+        cls, config = type(optimizer), optimizer.get_config()
+    else:
+        try:
+            opt = keras.optimizers.get(optimizer)
+        except ValueError:
+            raise ValueError(
+                "optimizer must be the name of a Keras optimizer (e.g. 'adam', 'sgd') or a "
+                f"keras.optimizers.Optimizer. Received: optimizer={optimizer!r}"
+            ) from None
+        cls, config = type(opt), opt.get_config()
+    if cls in (keras.optimizers.Adam, keras.optimizers.AdamW) and not config.get("amsgrad"):
+        cls = FusedAdam
+    if learning_rate is not None:
         config["learning_rate"] = learning_rate
-        return optimizer.__class__.from_config(config)
-    try:
-        opt = keras.optimizers.get(optimizer)
-    except ValueError:
-        raise ValueError(
-            "optimizer must be the name of a Keras optimizer (e.g. 'adam', 'sgd') or a "
-            f"keras.optimizers.Optimizer. Received: optimizer={optimizer!r}"
-        ) from None
-    opt.learning_rate = learning_rate
-    return opt
+    return cls.from_config(config)
 
 
 def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callbacks=(),
@@ -185,6 +191,7 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     Each call of the compiled train function runs :func:`execution_steps`
     steps.
     """
+    check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
     trained = policy_copy(model, precision, input_shape) if epochs else model
     trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
                     jit_compile=_jit_compile(precision),

@@ -68,7 +68,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             N2D sees more, see :class:`kdc.N2D`).
         batch_size: int, pretraining batch size.
         learning_rate: float, pretraining learning rate.
-        optimizer: a Keras optimizer name or instance (copied) for pretraining.
+        optimizer: a Keras optimizer name or instance (copied) for pretraining;
+            Keras' Adam and AdamW (weight decay included) run through
+            TensorFlow's fused Adam kernel, with the same arithmetic.
         callbacks: optional list of Keras callbacks for pretraining
             (EarlyStopping, TensorBoard, ...).
         pretrained: None, the name of shipped weights (``"mnist"``, ``"usps"``,

@@ -14,7 +14,12 @@ benchmark's N2D pretraining reached 8,147-8,344 samples/s on undisturbed runs
 code either way, and the speed was the same.
 
 The arithmetic is Keras' (the same step size, moments and epsilon outside the
-square root); anything the kernel does not cover falls back to Keras' own
+square root). Decoupled weight decay (Keras' ``weight_decay``, what makes
+Keras' AdamW) is one multiply-and-assign pass per variable before the update,
+where Keras' own form takes three: pretraining with ``weight_decay=0.04``
+ran at 10,101 / 10,544 samples/s against 10,025 / 9,775 for Keras' AdamW
+(MNIST, 6 epochs, bf16, two alternating pairs; plain Adam 10,740 / 11,062).
+Anything the kernel does not cover falls back to Keras' own
 update: other backends, sparse gradients, ``amsgrad``, and distribution
 strategies (whose per-replica updates Keras routes itself).
 """
@@ -44,6 +49,24 @@ class FusedAdam(keras.optimizers.Adam):
             beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
             lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+        return None
+
+    def _apply_weight_decay(self, variables):
+        """Decoupled weight decay, ``w <- w * (1 - learning_rate * weight_decay)``, in one pass.
+
+        Keras' own form, ``w - w * weight_decay * learning_rate``, is three
+        element-wise passes over each variable outside XLA.
+        """
+        import tensorflow as tf
+
+        if (self.weight_decay is None or keras.backend.backend() != "tensorflow"
+                or tf.distribute.has_strategy()):
+            return super()._apply_weight_decay(variables)
+        for variable in variables:
+            if self._use_weight_decay(variable):
+                dtype = variable.dtype
+                keep = 1.0 - (tf.cast(self.learning_rate, dtype) * tf.cast(self.weight_decay, dtype))
+                _tf_variable(variable).assign(_tf_variable(variable) * keep)
         return None
 
 

@@ -61,10 +61,10 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         opt, lr = self.clustering_optimizer, self.clustering_learning_rate
         if isinstance(opt, str) and opt.lower() == "sgd":
             return keras.optimizers.SGD(0.01 if lr is None else lr, momentum=0.9)
-        if isinstance(opt, keras.optimizers.Optimizer) and lr is None:
-            return opt.__class__.from_config(opt.get_config())
+        if lr is None and not isinstance(opt, keras.optimizers.Optimizer):
+            lr = 1e-3  # an instance keeps its own learning rate
         try:
-            return make_optimizer(opt, 1e-3 if lr is None else lr)
+            return make_optimizer(opt, lr)
         except ValueError:
             raise ValueError(
                 "clustering_optimizer must be the name of a Keras optimizer ('sgd', 'adam'...) "

@@ -17,6 +17,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from kdc import models as kdc_models
+from kdc.cluster._fused_adam import FusedAdam
 from kdc.cluster.dec import DEC, IDEC
 from kdc.models.autoencoder import DenseAutoencoder
 from tests.conftest import TINY, make_blobs
@@ -222,6 +223,14 @@ def test_clustering_optimizer_defaults():
     mine = keras.optimizers.RMSprop(0.005)
     copy = DEC(clustering_optimizer=mine)._make_clustering_optimizer()
     assert copy is not mine and np.isclose(float(copy.learning_rate), 0.005)
+    assert type(copy) is keras.optimizers.RMSprop
+    # Keras' Adam as an instance runs the fused kernel too, at its own learning rate
+    adamw = keras.optimizers.AdamW(0.004, weight_decay=0.01)
+    fused = IDEC(clustering_optimizer=adamw)._make_clustering_optimizer()
+    assert type(fused) is FusedAdam and fused.weight_decay == 0.01
+    assert np.isclose(float(fused.learning_rate), 0.004)
+    faster = IDEC(clustering_optimizer=adamw, clustering_learning_rate=0.02)
+    assert np.isclose(float(faster._make_clustering_optimizer().learning_rate), 0.02)
 
 
 @pytest.mark.parametrize("cls, kwargs, match", [

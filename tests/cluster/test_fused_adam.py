@@ -49,16 +49,54 @@ def test_fused_adam_amsgrad_and_schedule_match_keras_adam():
             np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
 
 
-def test_make_optimizer_gives_fused_adam_for_the_name_only():
+def test_make_optimizer_gives_fused_adam_for_keras_adam_and_adamw():
     for name in ("adam", "Adam"):
         opt = make_optimizer(name, 0.01)
-        assert type(opt) is FusedAdam
+        assert type(opt) is FusedAdam and opt.weight_decay is None
         assert float(opt.learning_rate) == pytest.approx(0.01)
-    mine = keras.optimizers.Adam(0.5, beta_1=0.7)
+    named = make_optimizer("adamw", 0.01)  # Keras' AdamW defaults, fused
+    assert type(named) is FusedAdam
+    assert named.weight_decay == pytest.approx(keras.optimizers.AdamW().weight_decay)
+    mine = keras.optimizers.AdamW(0.5, beta_1=0.7, weight_decay=0.03)
     copy = make_optimizer(mine, 0.02)
-    assert type(copy) is keras.optimizers.Adam and copy is not mine
-    assert copy.beta_1 == 0.7 and float(copy.learning_rate) == pytest.approx(0.02)
+    assert type(copy) is FusedAdam and copy is not mine
+    assert copy.beta_1 == 0.7 and copy.weight_decay == pytest.approx(0.03)
+    assert float(copy.learning_rate) == pytest.approx(0.02)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.5)
+    assert float(make_optimizer(keras.optimizers.Adam(schedule), 0.02).learning_rate) == (
+        pytest.approx(0.02))
+    # amsgrad has no fused kernel, and other optimizers keep their class
+    assert type(make_optimizer(keras.optimizers.Adam(amsgrad=True), 0.1)) is keras.optimizers.Adam
     assert type(make_optimizer("sgd", 0.1)) is keras.optimizers.SGD
+
+
+@pytest.mark.parametrize("wrap", [None, tf.function], ids=["eager", "graph"])
+def test_fused_adam_weight_decay_matches_keras_adamw(wrap):
+    kwargs = dict(learning_rate=0.05, beta_1=0.8, weight_decay=0.5)
+    expected = _steps(keras.optimizers.AdamW(**kwargs))
+    got = _steps(FusedAdam(**kwargs), wrap=wrap)
+    undecayed = _steps(FusedAdam(learning_rate=0.05, beta_1=0.8), wrap=wrap)
+    for e, g, u in zip(expected, got, undecayed):
+        assert not np.allclose(e, u, atol=1e-3)  # the decay changed the weights
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_adam_weight_decay_skips_excluded_variables():
+    opt = FusedAdam(learning_rate=0.05, weight_decay=0.5)
+    expected_opt = keras.optimizers.AdamW(learning_rate=0.05, weight_decay=0.5)
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(3, 2)).astype("float32")
+    grad = tf.constant(rng.normal(size=(3, 2)).astype("float32"))
+    out = []
+    for o in (opt, expected_opt, FusedAdam(learning_rate=0.05)):
+        v = keras.Variable(start)
+        if o.weight_decay is not None:
+            o.exclude_from_weight_decay(var_list=[v])
+        o.build([v])
+        o.apply([grad], [v])
+        out.append(v.numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[0], out[2], rtol=1e-5, atol=1e-6)  # excluded: no decay
 
 
 def test_model_compiled_with_fused_adam_saves_and_loads(tmp_path):
