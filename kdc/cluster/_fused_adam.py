@@ -65,8 +65,8 @@ class FusedAdam(keras.optimizers.Adam):
         for variable in variables:
             if self._use_weight_decay(variable):
                 dtype = variable.dtype
-                keep = 1.0 - (tf.cast(self.learning_rate, dtype) * tf.cast(self.weight_decay, dtype))
-                _tf_variable(variable).assign(_tf_variable(variable) * keep)
+                rate = tf.cast(self.learning_rate, dtype) * tf.cast(self.weight_decay, dtype)
+                _tf_variable(variable).assign(_tf_variable(variable) * (1.0 - rate))
         return None
 
 
