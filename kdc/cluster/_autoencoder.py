@@ -148,15 +148,14 @@ def build_autoencoder(autoencoder, input_shape, hidden_dims, embedding_dim, para
 def make_optimizer(optimizer, learning_rate=None):
     """A fresh Keras optimizer from a name or an optimizer instance (copied).
 
-    ``learning_rate`` replaces the optimizer's own (None keeps it).
+    ``learning_rate`` (checked by the callers) replaces the optimizer's own;
+    None keeps it.
 
     Keras' Adam and AdamW, by name ("adam", "adamw") or as instances, become
     :class:`~kdc.cluster._fused_adam.FusedAdam` with the same configuration
     (weight decay included): the same update through TensorFlow's one-pass
     kernel. Other optimizers keep their class.
     """
-    if learning_rate is not None:
-        check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         cls, config = type(optimizer), optimizer.get_config()
     else:
