@@ -34,8 +34,7 @@ class FusedAdam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         import tensorflow as tf
 
-        if (keras.backend.backend() != "tensorflow" or self.amsgrad
-                or isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy()):
+        if _keras_routes_updates() or self.amsgrad or isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
@@ -59,8 +58,7 @@ class FusedAdam(keras.optimizers.Adam):
         """
         import tensorflow as tf
 
-        if (self.weight_decay is None or keras.backend.backend() != "tensorflow"
-                or tf.distribute.has_strategy()):
+        if self.weight_decay is None or _keras_routes_updates():
             return super()._apply_weight_decay(variables)
         for variable in variables:
             if self._use_weight_decay(variable):
@@ -68,6 +66,16 @@ class FusedAdam(keras.optimizers.Adam):
                 rate = tf.cast(self.learning_rate, dtype) * tf.cast(self.weight_decay, dtype)
                 _tf_variable(variable).assign(_tf_variable(variable) * (1.0 - rate))
         return None
+
+
+def _keras_routes_updates():
+    """Whether Keras' own updates must run: another backend, or a distribution strategy
+    (whose per-replica updates Keras routes itself)."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()
 
 
 def _tf_variable(variable):
