@@ -112,7 +112,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             height, width[, channels]) at least 16 pixels high and wide, and
             does nothing for other data (flat rows, the 8x8 digits). MNIST,
             70,000 rows: DEC ACC .889 instead of .826 (see
-            :mod:`kdc.cluster._augment`). An int asks for images.
+            :mod:`kdc.cluster._augment`). An int asks for images. N2D's
+            pretraining leaves the last 20% of its steps unshifted.
         random_state: int or None; an int makes ``fit`` repeatable on the same
             machine (it seeds Keras, NumPy and the scikit-learn parts).
         verbose: 0 silent, 1 a line per stage and Keras progress bars, 2 also
@@ -125,6 +126,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # Samples seen by pretrain_epochs="auto" (see _autoencoder.resolve_epochs).
     _auto_sample_budget = _autoencoder.AUTO_SAMPLE_BUDGET
+    # The fraction of pretraining's steps, at its end, whose images are not shifted
+    # (see kdc.cluster._augment.UNSHIFTED_END).
+    _unshifted_end = 0.0
 
     def __init__(self, n_clusters=8, *, k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
@@ -225,11 +229,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0],
                                        self._auto_sample_budget))
         batch_size = check_int(self.batch_size, "batch_size", minimum=1)
-        augment = self._augmenter(epochs)
+        steps = epochs * _streaming.steps_per_epoch(xm, batch_size)
+        augment = self._augmenter(steps, unshifted_end=self._unshifted_end)
         if epochs:
             self._log(f"pretraining {type(self.autoencoder_).__name__} for {epochs} epochs "
                       f"(batch size {batch_size}"
-                      + (f", images shifted by up to {augment.shift} px)" if augment else ")"))
+                      + (f", images shifted by up to {augment.shift} px" if augment else "")
+                      + (f" until step {augment.until} of {steps})" if augment and augment.until
+                         is not None else ")"))
         pre_history, self.timings_["pretrain"] = _autoencoder.pretrain(
             self.autoencoder_, xm, epochs=epochs, batch_size=batch_size,
             optimizer=self.optimizer, learning_rate=self.learning_rate,
@@ -257,18 +264,20 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._log(f"head done in {self.timings_['head']:.1f} s; total {self.timings_['total']:.1f} s")
         return self
 
-    def _augmenter(self, steps):
+    def _augmenter(self, steps, unshifted_end=0.0):
         """The ``augment`` shifter of model-input batches for a training phase, or None.
 
         None when ``augment`` asks for no shifts of this data or there is no
         training (``steps`` 0); the shifts' seed comes from NumPy's generator,
-        which ``random_state`` has seeded.
+        which ``random_state`` has seeded. The last ``unshifted_end`` of the
+        phase's ``steps`` (a fraction) see the images unshifted.
         """
         shift = _augment.resolve_shift(self.augment, self.input_shape_)
         if not (shift and steps):
             return None
+        until = round((1.0 - unshifted_end) * steps) if unshifted_end else None
         return _augment.shifter(shift, self.input_shape_, self._model_input_shape,
-                                seed=np.random.randint(2**31 - 1))
+                                seed=np.random.randint(2**31 - 1), until=until)
 
     # ------------------------------------------------------------- predict
     def transform(self, x):

@@ -10,6 +10,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
 from kdc._validation import check_choice, check_float, check_int
+from kdc.cluster._augment import UNSHIFTED_END
 from kdc.cluster._base import BaseDeepClusterer
 from kdc.cluster._manifold import fit_transform, make_umap
 
@@ -139,6 +140,7 @@ class N2D(BaseDeepClusterer):
     """
 
     _auto_sample_budget = N2D_AUTO_SAMPLE_BUDGET
+    _unshifted_end = UNSHIFTED_END
 
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", umap_epochs="auto", clusterer="gmm",

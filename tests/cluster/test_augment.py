@@ -65,6 +65,39 @@ def test_shifter_translates_each_image_by_whole_pixels():
     assert not np.array_equal(other, out)
 
 
+def test_shifter_gives_batches_back_unshifted_from_step_until_on():
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0.1, 1.0, size=(16, 6, 6)).astype("float32")
+    shift = _augment.shifter(1, (6, 6), (36,), seed=4, until=3)
+    assert (shift.shift, shift.until) == (1, 3)
+    flat = images.reshape(16, 36)
+    always = _augment.shifter(1, (6, 6), (36,), seed=4)
+    for step in (0, 2):  # before `until`: the same shifts as without it
+        out = np.asarray(shift(flat, step))
+        np.testing.assert_array_equal(out, np.asarray(always(flat, step)))
+        assert not np.array_equal(out, flat)
+    for step in (3, 4, 1000):
+        np.testing.assert_array_equal(np.asarray(shift(flat, step)), flat)
+
+
+def test_n2d_alone_pretrains_its_last_steps_on_unshifted_images(images, monkeypatch):
+    from kdc import N2D
+
+    made = []
+    own = _augment.shifter
+
+    def recording(*args, **kwargs):
+        made.append(own(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(_augment, "shifter", recording)
+    x, _ = images  # 90 rows, batches of 32: 3 steps per epoch
+    N2D(3, **{**TINY, "pretrain_epochs": 5, "random_state": 0}).fit(x)
+    assert made[-1].until == round((1 - _augment.UNSHIFTED_END) * 15) == 12
+    AEKMeans(3, **{**TINY, "random_state": 0}).fit(x)
+    assert made[-1].until is None  # the other estimators shift every step
+
+
 def test_shifter_moves_all_channels_of_an_image_together():
     rng = np.random.default_rng(1)
     images = rng.uniform(0.1, 1.0, size=(32, 7, 6, 3)).astype("float32")
