@@ -18,6 +18,14 @@ from kdc.cluster._manifold import fit_transform, make_umap
 # Rows outside the manifold sample take the vote of this many nearest sampled rows.
 PLACEMENT_NEIGHBORS = 10
 
+# Above this many rows the default GMM runs its n_init restarts on a random
+# sample of this many rows, then EM on every row from the best of them. On the
+# UMAP coordinates of MNIST (70,000 rows, a 34-epoch embedding, seed 0) the ten
+# restarts on all rows took 5.7-6.1 s on 2 cores (each one a k-means
+# initialisation and EM), the sampled ones and the final EM 2.4-2.6 s, with
+# ACC .97946 against .97949 (two rows apart) and a higher likelihood.
+GMM_RESTART_SAMPLE = 20_000
+
 # N2D's "auto" pretraining budget in samples seen: 45 epochs on MNIST's 70,000
 # rows (100 on 10,000 rows, as for the other estimators). The head clusters
 # the embedding as pretraining leaves it, so N2D's accuracy follows the
@@ -92,7 +100,10 @@ class N2D(BaseDeepClusterer):
             autoencoder had embedded along one direction.
         clusterer: "gmm" or a scikit-learn clusterer.
         covariance_type: covariance of the default GMM ("full", "diag"...).
-        n_init: restarts of the default GMM; the best likelihood is kept.
+        n_init: restarts of the default GMM; the best likelihood is kept. On
+            more than 20,000 rows (``GMM_RESTART_SAMPLE``) the restarts run on
+            a random sample of 20,000 rows, and EM then runs on all rows from
+            the best of them: on MNIST's 70,000 rows 2.5 s instead of 6 s.
         umap_epochs: "auto", None or an int: the epochs of UMAP's layout.
             None is UMAP's default (200, or 500 below 10,000 rows); "auto"
             is that default up to 20,000 rows, then 4,000,000 / n_samples but
@@ -219,11 +230,7 @@ class N2D(BaseDeepClusterer):
         self.manifold_ = self._make_manifold(z_fit)
         m_fit = fit_transform(self.manifold_, z_fit)
         self.clusterer_ = self._make_clusterer()
-        if hasattr(self.clusterer_, "fit_predict"):
-            labels = self.clusterer_.fit_predict(m_fit)
-        else:
-            labels = self.clusterer_.fit(m_fit).labels_
-        labels = np.asarray(labels).astype("int64")
+        labels = np.asarray(self._fit_clusterer(m_fit)).astype("int64")
         self._knn = None
         if not hasattr(self.clusterer_, "predict"):
             # Clusterers that cannot label new points: extend by a k-NN vote.
@@ -239,6 +246,25 @@ class N2D(BaseDeepClusterer):
             self.manifold_embedding_[rest], self.labels_[rest] = _place(
                 z_fit, m_fit, labels, z[rest])
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
+
+    def _fit_clusterer(self, m):
+        """Fit ``clusterer_`` on the manifold coordinates ``m``; returns their labels.
+
+        The default GMM, on more than ``GMM_RESTART_SAMPLE`` rows, runs its
+        ``n_init`` restarts on a random sample of that many rows and then one
+        EM on every row, started from the sample's best fit (``clusterer_``
+        keeps that start as its ``*_init`` parameters, and ``n_init=1``).
+        """
+        gmm = self.clusterer_
+        if isinstance(self.clusterer, str) and gmm.n_init > 1 and m.shape[0] > GMM_RESTART_SAMPLE:
+            rng = np.random.default_rng(self._sklearn_seed(4))
+            sample = rng.choice(m.shape[0], GMM_RESTART_SAMPLE, replace=False)
+            start = clone(gmm).fit(m[sample])
+            gmm.set_params(n_init=1, weights_init=start.weights_, means_init=start.means_,
+                           precisions_init=start.precisions_)
+        if hasattr(gmm, "fit_predict"):
+            return gmm.fit_predict(m)
+        return gmm.fit(m).labels_
 
     def _manifold_sample(self, n):
         """Sorted indices of the rows the manifold is fitted on, or None for all rows."""

@@ -33,6 +33,30 @@ def test_default_head_finds_blobs(fitted):
     assert est.clusterer_.n_init == 10
 
 
+def test_gmm_restarts_run_on_a_sample_of_large_data_then_em_on_all_rows(monkeypatch):
+    monkeypatch.setattr(n2d, "GMM_RESTART_SAMPLE", 60)
+    rows = []
+    own = GaussianMixture.fit_predict
+
+    def recording(self, x, y=None):
+        rows.append((x.shape[0], self.n_init))
+        return own(self, x, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit_predict", recording)
+    x, y = make_blobs()
+    est = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
+    assert rows == [(60, 10), (240, 1)]  # ten restarts on 60 rows, then EM on all 240
+    gmm = est.clusterer_
+    assert gmm.n_init == 1 and gmm.means_init.shape == (3, 3)
+    assert cluster_accuracy(y, est.labels_) == 1.0
+    again = GaussianMixture(3, weights_init=gmm.weights_init, means_init=gmm.means_init,
+                            precisions_init=gmm.precisions_init, random_state=0)
+    np.testing.assert_array_equal(again.fit_predict(est.manifold_embedding_), est.labels_)
+    twice = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
+    np.testing.assert_array_equal(twice.clusterer_.means_init, gmm.means_init)
+    np.testing.assert_array_equal(twice.labels_, est.labels_)
+
+
 def test_predict_on_new_rows_goes_through_the_manifold(fitted):
     est, x, y = fitted
 
