@@ -41,6 +41,10 @@ AUTO_MAX_EPOCHS = 100
 # steps lasts about 5 s there: the longest the progress bar and Ctrl-C wait.
 EXECUTION_STEPS_LIMIT = 200
 
+# Callbacks that set the learning rate themselves: pretraining then keeps a
+# constant rate instead of its decay (Keras refuses to set a schedule's rate).
+LR_CALLBACKS = (keras.callbacks.LearningRateScheduler, keras.callbacks.ReduceLROnPlateau)
+
 # Pretraining compiles the train step with XLA. That costs a one-off compile of
 # several seconds per new model (about 10 s for a tiny model on a 2-core CPU),
 # which dominates tiny fits; tests set this to False to stay fast.
@@ -145,6 +149,39 @@ def build_autoencoder(autoencoder, input_shape, hidden_dims, embedding_dim, para
     return model, (n_features,)
 
 
+@keras.saving.register_keras_serializable(package="kdc")
+class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate held at ``learning_rate``, then brought down in a straight line to 0.
+
+    The rate is constant for the first ``1 - decay_fraction`` of
+    ``total_steps`` and falls linearly to 0 at ``total_steps`` (and stays
+    there): N2D's pretraining ends on it (see ``N2D_DECAY_END`` in
+    kdc/cluster/n2d.py).
+
+    Args:
+        learning_rate: float > 0, the rate before the decay.
+        total_steps: int >= 1, the training steps of the run.
+        decay_fraction: float in [0, 1], the last part of the run that decays.
+    """
+
+    def __init__(self, learning_rate, total_steps, decay_fraction):
+        self.learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0,
+                                         exclusive_min=True)
+        self.total_steps = check_int(total_steps, "total_steps", minimum=1)
+        self.decay_fraction = check_float(decay_fraction, "decay_fraction", minimum=0.0,
+                                          maximum=1.0)
+
+    def __call__(self, step):
+        start = self.total_steps * (1.0 - self.decay_fraction)
+        length = max(self.total_steps - start, 1.0)
+        done = keras.ops.clip((keras.ops.cast(step, "float32") - start) / length, 0.0, 1.0)
+        return self.learning_rate * (1.0 - done)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "total_steps": self.total_steps,
+                "decay_fraction": self.decay_fraction}
+
+
 def make_optimizer(optimizer, learning_rate=None):
     """A fresh Keras optimizer from a name or an optimizer instance (copied).
 
@@ -175,7 +212,8 @@ def make_optimizer(optimizer, learning_rate=None):
 
 
 def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callbacks=(),
-             verbose=1, precision="float32", input_shape=None, augment=None):
+             verbose=1, precision="float32", input_shape=None, augment=None,
+             decay_fraction=0.0):
     """Train ``model`` to reconstruct ``x``; returns (history dict, seconds).
 
     ``x`` is an array, or a stream of :mod:`kdc.cluster._streaming` (memmap,
@@ -188,14 +226,21 @@ def pretrain(model, x, *, epochs, batch_size, optimizer, learning_rate, callback
     of model inputs and its number (see :func:`kdc.cluster._augment.shifter`),
     changes every training batch; the model reconstructs the changed batch.
     Each call of the compiled train function runs :func:`execution_steps`
-    steps.
+    steps. With ``decay_fraction`` > 0 the learning rate falls linearly to 0
+    over that last part of the steps (:class:`ConstantThenLinearDecay`),
+    unless a callback sets the rate itself (Keras' ``LearningRateScheduler``,
+    ``ReduceLROnPlateau``).
     """
     check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
     trained = policy_copy(model, precision, input_shape) if epochs else model
-    trained.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse",
+    steps = _streaming.steps_per_epoch(x, batch_size)
+    rate = learning_rate
+    if decay_fraction and epochs and not any(
+            isinstance(cb, LR_CALLBACKS) for cb in callbacks or ()):
+        rate = ConstantThenLinearDecay(learning_rate, epochs * steps, decay_fraction)
+    trained.compile(optimizer=make_optimizer(optimizer, rate), loss="mse",
                     jit_compile=_jit_compile(precision),
-                    steps_per_execution=execution_steps(
-                        _streaming.steps_per_epoch(x, batch_size), callbacks))
+                    steps_per_execution=execution_steps(steps, callbacks))
     if trained is not model:
         model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse")
     start = time.perf_counter()

@@ -67,7 +67,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             between 10 and 100 epochs: 100 on 10,000 rows, 25 on 70,000;
             N2D sees more, see :class:`kdc.N2D`).
         batch_size: int, pretraining batch size.
-        learning_rate: float, pretraining learning rate.
+        learning_rate: float, pretraining learning rate (N2D holds it, then
+            lowers it linearly to 0 over the last 30% of its pretraining steps).
         optimizer: a Keras optimizer name or instance (copied) for pretraining;
             Keras' Adam and AdamW (weight decay included) run through
             TensorFlow's fused Adam kernel, with the same arithmetic.
@@ -129,6 +130,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     # The fraction of pretraining's steps, at its end, whose images are not shifted
     # (see kdc.cluster._augment.UNSHIFTED_END).
     _unshifted_end = 0.0
+    # The fraction of pretraining's steps, at its end, over which the learning
+    # rate falls linearly to 0 (see _autoencoder.ConstantThenLinearDecay).
+    _decay_end = 0.0
 
     def __init__(self, n_clusters=8, *, k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
@@ -242,7 +246,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             optimizer=self.optimizer, learning_rate=self.learning_rate,
             callbacks=self.callbacks, verbose=self.verbose,
             precision=pretraining_precision(self.precision, xm.shape[0]),
-            input_shape=self._model_input_shape, augment=augment)
+            input_shape=self._model_input_shape, augment=augment,
+            decay_fraction=self._decay_end)
         self.history_ = {"pretrain": pre_history}
         if epochs:
             self._log(f"pretraining done in {self.timings_['pretrain']:.1f} s, final loss "
