@@ -553,8 +553,8 @@ def test_auto_pretraining_epochs_follow_the_sample_budget():
     assert resolve_epochs("auto", 10_000) == 100  # MNIST-test: capped at 100
     assert resolve_epochs("auto", 1_000_000) == 10  # at least 10 epochs
     assert resolve_epochs(3, 70_000) == 3
-    # N2D's larger budget: 45 epochs on MNIST, the same cap on smaller data
-    assert resolve_epochs("auto", 70_000, N2D._auto_sample_budget) == 45
+    # N2D's larger budget: 36 epochs on MNIST, the same cap on smaller data
+    assert resolve_epochs("auto", 70_000, N2D._auto_sample_budget) == 36
     assert resolve_epochs("auto", 10_000, N2D._auto_sample_budget) == 100
     for cls in (AEKMeans, DEC, IDEC):
         assert cls._auto_sample_budget == 1_750_000
