@@ -8,11 +8,14 @@ the autoencoder the manifest describes and loads the weights into it.
 """
 
 import hashlib
+import importlib.resources
 import json
 import os
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+# The shipped weights are package data of kdc (kdc/weights/; weights/ at the top
+# of a checkout points there), so they are found in a wheel install too.
+WEIGHTS_DIR = Path(str(importlib.resources.files("kdc").joinpath("weights")))
 MANIFEST = "manifest.json"
 
 
@@ -21,7 +24,7 @@ class PretrainedWeightsError(ValueError):
 
 
 def weights_dir():
-    """The folder searched for pretrained weights: ``$KDC_WEIGHTS`` or the checkout's weights/."""
+    """The folder searched for pretrained weights: ``$KDC_WEIGHTS`` or the shipped kdc/weights."""
     return Path(os.environ.get("KDC_WEIGHTS", WEIGHTS_DIR)).expanduser()
 
 
