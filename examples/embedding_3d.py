@@ -67,11 +67,8 @@ print(f"x: {x.shape}, {len(np.unique(y))} classes")
 """
 
 if args.quick:
-    # XLA's compile (about 10 s on a CPU) costs more than this tiny run trains.
-    from kdc.cluster import _autoencoder
-
-    _autoencoder.JIT_COMPILE = False
-    budget = {"hidden_dims": (128,), "pretrain_epochs": 5, "n_init": 5}
+    # XLA's compile (seconds on a CPU) costs more than this tiny run trains.
+    budget = {"hidden_dims": (128,), "pretrain_epochs": 5, "n_init": 5, "jit_compile": False}
 else:
     budget = {"pretrain_epochs": 40}
 est = kdc.AEKMeans(n_clusters=10, embedding_dim=3, random_state=0, **budget).fit(x)

@@ -77,14 +77,11 @@ training; `transform` and `predict` see clean data.
 """
 
 if args.quick:
-    # XLA's compile (about 10 s on a CPU) costs more than this tiny run trains,
-    # and UMAP's numba compile another 20 s: use PCA as the manifold in --quick.
+    # XLA's compile (seconds on a CPU) costs more than this tiny run trains,
+    # and UMAP's numba compile more again: use PCA as the manifold in --quick.
     from sklearn.decomposition import PCA
 
-    from kdc.cluster import _autoencoder
-
-    _autoencoder.JIT_COMPILE = False
-    budget = {"hidden_dims": (128,), "pretrain_epochs": 5,
+    budget = {"hidden_dims": (128,), "pretrain_epochs": 5, "jit_compile": False,
               "manifold": PCA(10, random_state=0)}
 else:
     budget = {"pretrain_epochs": 20}

@@ -16,9 +16,9 @@ import os
 # kdc's own output; keep it quiet unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
-
-from kdc import callbacks, datasets, layers, losses, metrics, models, plot, select  # noqa: E402
+from kdc._version import __version__  # noqa: E402
+from kdc import (callbacks, datasets, layers, losses, metrics, models, plot,  # noqa: E402
+                 select, training)
 from kdc.cluster import DEC, IDEC, AEKMeans, BaseDeepClusterer, N2D  # noqa: E402
 from kdc.saving import load  # noqa: E402
 
@@ -38,4 +38,5 @@ __all__ = [
     "models",
     "plot",
     "select",
+    "training",
 ]

@@ -18,6 +18,10 @@ SELECT_K_PLOT = "select_k.png"
 EMBED_OPTIONS = (("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
                  ("autoencoder", "autoencoder"), ("hidden_dims", "hidden_dims"),
                  ("embedding_dim", "embedding_dim"), ("augment", "augment"),
+                 ("pretrain_budget", "pretrain_budget"), ("learning_rate", "learning_rate"),
+                 ("lr_decay_end", "lr_decay_end"), ("unshifted_end", "unshifted_end"),
+                 ("precision", "precision"), ("jit_compile", "jit_compile"),
+                 ("steps_per_execution", "steps_per_execution"),
                  ("pretrained", "pretrained"))  # --pretrained last: it implies --embed
 
 
@@ -46,7 +50,7 @@ def cmd_select_k(args):
         params = {name: getattr(args, option) for option, name in EMBED_OPTIONS
                   if getattr(args, option) is not None}
         est = kdc.AEKMeans(2, n_init=1, random_state=args.seed, verbose=0 if args.quiet else 1,
-                           **params)
+                           pin_threads=not args.no_pin_threads, **params)
         with console.stage("embedding the data with an autoencoder (" + ", ".join(
                 f"{k}={v}" for k, v in params.items()) + ")", "embedded", timings, "embed"):
             with _errors_as("embedding the data failed", 1, with_type=True):

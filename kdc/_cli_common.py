@@ -44,6 +44,35 @@ def _int_type(minimum, allow_auto=False):
     return parse
 
 
+def _fraction(text):
+    """A float in [0, 1] for --lr-decay-end and --unshifted-end."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1]. Received: {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0. Received: {text!r}")
+    return value
+
+
+def _jit(text):
+    """'auto', 'true' or 'false' for --jit-compile."""
+    value = {"auto": "auto", "true": True, "false": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be auto, true or false. Received: {text!r}")
+    return value
+
+
 def _int_list(text):
     try:
         values = tuple(int(v) for v in text.split(","))

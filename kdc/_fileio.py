@@ -62,3 +62,30 @@ def staging_dir(out):
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes an owner-only folder
     return staging
+
+
+def check_target(path, overwrite, *, kind, is_ours):
+    """The folder ``path`` to write a ``kind`` into, refusing anything but an earlier
+    write of ours (``is_ours(folder)``), and that only with ``overwrite``.
+
+    Raises:
+        ValueError: ``overwrite`` is not a bool, ``path`` is a file, or a
+            non-empty folder that ``is_ours`` does not recognise.
+        FileExistsError: ``path`` holds ours and ``overwrite`` is False.
+    """
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"overwrite must be True or False. Received: overwrite={overwrite!r}")
+    out = Path(os.fspath(path)).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"path must be a folder to write the {kind} into. Received: path='{out}', "
+                         "which is an existing file.")
+    if out.is_dir() and any(out.iterdir()):
+        if not is_ours(out):
+            raise ValueError(
+                f"path '{out}' is a non-empty folder that does not hold a kdc {kind}; kdc only "
+                "replaces folders it wrote itself. Choose another path.")
+        if not overwrite:
+            raise FileExistsError(
+                f"path '{out}' already holds a kdc {kind}. Pass overwrite=True to replace it "
+                "(the old one is kept until the new one is complete), or choose another path.")
+    return out

@@ -11,20 +11,18 @@ replaced (``--overwrite``) is kept until the new run has succeeded.
 
 import io
 import json
-import math
-import numbers
 import os
 import platform
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from kdc._json import json_safe
 from kdc._figures import NOTES, PLOTS
 from kdc._fileio import atomic_write, staging_dir, swap_in
 
@@ -204,26 +202,6 @@ def _label_lines(text):
 
 
 # ------------------------------------------------------------------ report content
-
-def json_safe(value):
-    """``value`` with numpy scalars/arrays, tuples and paths made JSON-ready; other objects as repr."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, np.ndarray)):
-        return [json_safe(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return repr(value)
-
 
 def header(command, argv):
     """The first entries of every report: format version, command, command line, time."""

@@ -132,7 +132,7 @@ def terms(manifold):
         UMAP's curve ``a``, ``b``, learning rate, epochs, neighbours, local
         connectivity and the fixed largest membership weight.
     """
-    from kdc.cluster._manifold import ExactNeighborIndex
+    from kdc._manifold import ExactNeighborIndex
 
     reason = unsupported(manifold)
     if reason is not None:

@@ -45,9 +45,9 @@ from kdc import _figures, _report
 from kdc import datasets as _datasets
 from kdc import metrics as _metrics
 from kdc._cli_commands import EMBED_OPTIONS, cmd_export, cmd_select_k
-from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, _int_list,
-                             _int_type, _k_range, _keep, _load_data, _model_dir, _one_line,
-                             _Parser)
+from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, _fraction,
+                             _int_list, _int_type, _jit, _k_range, _keep, _load_data, _model_dir,
+                             _one_line, _Parser, _positive_float)
 from kdc._pretrained import PretrainedWeightsError
 from kdc.select import METHODS as K_METHODS
 from kdc.select import parse_k_range
@@ -202,6 +202,25 @@ def _add_model_options(p):
                    help="start from pretrained autoencoder weights: a shipped name (see "
                    "weights/manifest.json) or a .weights.h5 file; the architecture options "
                    "must match them")
+    training = p.add_argument_group(
+        "training", "how pretraining runs (default: the estimator's; see kdc.training.plan)")
+    training.add_argument("--pretrain-budget", type=_int_type(1), metavar="SAMPLES",
+                          help="samples seen by --epochs auto")
+    training.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+                          help="pretraining learning rate")
+    training.add_argument("--lr-decay-end", type=_fraction, metavar="FRACTION",
+                          help="last fraction of pretraining over which the rate falls to 0")
+    training.add_argument("--unshifted-end", type=_fraction, metavar="FRACTION",
+                          help="last fraction of pretraining whose images are not shifted")
+    training.add_argument("--precision", choices=("auto", "float32", "mixed_float16",
+                                                  "mixed_bfloat16"),
+                          help="training dtype policy")
+    training.add_argument("--jit-compile", type=_jit, metavar="auto|true|false",
+                          help="XLA compilation of the training steps")
+    training.add_argument("--steps-per-execution", type=_int_type(1, allow_auto=True),
+                          metavar="N", help="pretraining steps per compiled call")
+    training.add_argument("--no-pin-threads", action="store_true",
+                          help="do not pin TensorFlow's threads to CPUs while training")
 
 
 def _add_seed_option(p, default=0):
@@ -316,11 +335,15 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
                 + (f"labels with {len(np.unique(y))} classes" if y is not None else "no labels"))
     _check_k(params, n_samples)
     if "augment" in params:  # shifts need images: a bad input, not a failed fit
-        from kdc.cluster._augment import resolve_shift
+        from kdc.training.plan import resolve_shift
 
         with _errors_as("--augment", 2, ValueError):
             resolve_shift(params["augment"], tuple(x.shape[1:]))
-    est = cls(**params, verbose=0 if args.quiet else 1)
+    from kdc._manifold import cache_umap_kernels
+
+    cache_umap_kernels()  # the CLI's opt-in: numba keeps UMAP's compiled code on disk
+    est = cls(**params, pin_threads=not getattr(args, "no_pin_threads", False),
+              verbose=0 if args.quiet else 1)
     with warnings.catch_warnings(record=True) as caught:  # the active filters still apply
         settings = ", ".join(f"{k}={v}" for k, v in params.items())
         with console.stage(f"fitting {cls.__name__} ({settings})", "fitted", timings, "fit"):

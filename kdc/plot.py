@@ -38,7 +38,7 @@ def _project_2d(z, method, random_state):
         has_umap = importlib.util.find_spec("umap") is not None  # without the slow import
         method = "umap" if has_umap and len(z) <= UMAP_AUTO_MAX_POINTS else "pca"
     if method == "umap":
-        from kdc.cluster._manifold import fit_transform, make_umap
+        from kdc._manifold import fit_transform, make_umap
 
         reducer = make_umap(z, n_components=2, n_neighbors=15, min_dist=0.1, metric="euclidean",
                             random_state=random_state, verbose=False)

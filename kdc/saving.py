@@ -7,8 +7,16 @@ A saved estimator is a folder:
   the sha256 of every other file;
 - ``autoencoder.keras``: the fitted autoencoder in Keras' own format (plus
   ``autoencoder_param.keras`` when the ``autoencoder`` argument was a model);
-- ``state.joblib``: everything else (scaling, labels, history, the
-  scikit-learn parts: k-means, UMAP, Gaussian mixture, ...), with joblib.
+- ``state.joblib``: the other parameters and the fitted state (scaling,
+  labels, history, the scikit-learn parts: k-means, UMAP, Gaussian mixture,
+  ...), with joblib.
+
+This module knows estimators only through their hooks: ``get_params``,
+``get_fitted_state`` (what to save) and ``set_fitted_state`` (restore it),
+and the classes registered with :func:`register_estimator` (every subclass
+of :class:`kdc.BaseDeepClusterer` registers itself when it is defined).
+``load`` instantiates only a registered class named in the manifest; it
+never imports a module named there.
 
 The folder is written under a temporary name beside ``path`` and renamed into
 place only when complete, so a save that fails (disk full, an unpicklable
@@ -18,7 +26,6 @@ Loading runs pickle (joblib) on ``state.joblib``, like any scikit-learn model
 file: only load folders from sources you trust.
 """
 
-import importlib
 import json
 import os
 import pickle
@@ -30,19 +37,36 @@ import joblib
 import keras
 from sklearn.utils.validation import check_is_fitted
 
-from kdc._fileio import atomic_write, staging_dir, swap_in
+from kdc._fileio import atomic_write, check_target, staging_dir, swap_in
+from kdc._json import json_safe
+from kdc._pretrained import sha256 as _sha256
+from kdc._version import __version__
 
 FORMAT = "kdc.estimator"
-FORMAT_VERSION = 1
+# 2: state.joblib holds {"params": ..., "fitted": ...}; 1 (read too): one flat dict.
+FORMAT_VERSION = 2
 MANIFEST = "kdc_model.json"
 STATE = "state.joblib"
 _OPTIMIZER_KEY = "__keras_optimizer__"
 
-__all__ = ["FORMAT_VERSION", "ModelFormatError", "load", "save"]
+__all__ = ["FORMAT_VERSION", "ModelFormatError", "load", "register_estimator", "save"]
+
+# "module:qualname" -> class, filled by register_estimator.
+_ESTIMATORS = {}
 
 
 class ModelFormatError(ValueError):
     """A folder that is not a loadable kdc model (not kdc's, newer format, corrupt)."""
+
+
+def register_estimator(cls):
+    """Allow :func:`load` to instantiate ``cls`` (a class with the saving hooks); returns it."""
+    _ESTIMATORS[_class_key(cls)] = cls
+    return cls
+
+
+def _class_key(cls):
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 # ---------------------------------------------------------------------- save
@@ -51,8 +75,8 @@ def save(estimator, path, *, overwrite=False):
     """Save a fitted kdc estimator to the folder ``path``.
 
     Args:
-        estimator: a fitted :class:`kdc.BaseDeepClusterer` (AEKMeans, N2D,
-            DEC, IDEC or a subclass).
+        estimator: a fitted kdc estimator (AEKMeans, N2D, DEC, IDEC or a
+            subclass of :class:`kdc.BaseDeepClusterer`).
         path: str or path-like, the folder to write.
         overwrite: bool. An existing kdc model at ``path`` is replaced only
             when True (after the new save has succeeded); a folder that is
@@ -66,13 +90,11 @@ def save(estimator, path, *, overwrite=False):
         ValueError: ``path`` is a file or a non-empty folder kdc did not write.
         OSError, pickle errors: the save failed; nothing at ``path`` changed.
     """
-    from kdc.cluster._base import BaseDeepClusterer
-
-    if not isinstance(estimator, BaseDeepClusterer):
+    if _ESTIMATORS.get(_class_key(type(estimator))) is not type(estimator):
         raise TypeError("estimator must be a kdc estimator (AEKMeans, N2D, DEC, IDEC). "
                         f"Received: {type(estimator).__name__}")
     check_is_fitted(estimator, "labels_")
-    out = _check_target(path, overwrite, kind="model", is_ours=_is_model_dir)
+    out = check_target(path, overwrite, kind="model", is_ours=_is_model_dir)
     staging = staging_dir(out)
     try:
         manifest = _write_parts(estimator, staging)
@@ -86,26 +108,6 @@ def save(estimator, path, *, overwrite=False):
     return out
 
 
-def _check_target(path, overwrite, *, kind, is_ours):
-    """Refuse to write over anything but an earlier save of ours (and that only with overwrite)."""
-    if not isinstance(overwrite, bool):
-        raise ValueError(f"overwrite must be True or False. Received: overwrite={overwrite!r}")
-    out = Path(os.fspath(path)).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"path must be a folder to write the {kind} into. Received: path='{out}', "
-                         "which is an existing file.")
-    if out.is_dir() and any(out.iterdir()):
-        if not is_ours(out):
-            raise ValueError(
-                f"path '{out}' is a non-empty folder that does not hold a kdc {kind}; kdc only "
-                "replaces folders it wrote itself. Choose another path.")
-        if not overwrite:
-            raise FileExistsError(
-                f"path '{out}' already holds a kdc {kind}. Pass overwrite=True to replace it "
-                "(the old one is kept until the new one is complete), or choose another path.")
-    return out
-
-
 def _is_model_dir(folder):
     try:
         return json.loads((folder / MANIFEST).read_text()).get("format") == FORMAT
@@ -116,32 +118,28 @@ def _is_model_dir(folder):
 def _write_parts(est, folder):
     """Write the Keras files and the joblib state of ``est`` into ``folder``; return the manifest."""
     params = est.get_params(deep=False)
-    state, keras_files, dropped = {}, {}, []
-    for name, value in est.__dict__.items():
-        if name in est._derived_attributes():
-            continue
-        if name in params:
-            value = _param_value(name, value, folder, keras_files, dropped)
-        elif isinstance(value, keras.layers.Layer):
+    keras_files, dropped = {}, []
+    state = {"params": {}, "fitted": {}}
+    for name, value in params.items():
+        state["params"][name] = _param_value(name, value, folder, keras_files, dropped)
+    for name, value in est.get_fitted_state().items():
+        if isinstance(value, keras.layers.Layer):
             keras_files[name] = f"{name.rstrip('_')}.keras"
             value.save(folder / keras_files[name])
             continue
-        state[name] = value
+        state["fitted"][name] = value
     try:
         joblib.dump(state, folder / STATE)
     except Exception as exc:
-        culprit = _unpicklable(state)
+        culprit = _unpicklable({**state["params"], **state["fitted"]})
         raise type(exc)(
             f"could not save the {type(est).__name__}: {culprit or 'its state'} cannot be "
             f"pickled ({exc}). Any earlier save at the target path is unchanged.") from exc
     files = sorted([STATE, *keras_files.values()])
-    from kdc import __version__
-    from kdc._report import json_safe
-
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "class": f"{type(est).__module__}:{type(est).__qualname__}",
+        "class": _class_key(type(est)),
         "params": json_safe({k: v for k, v in params.items()}),
         "not_saved": dropped,
         "keras_files": keras_files,
@@ -160,6 +158,10 @@ def _param_value(name, value, folder, keras_files, dropped):
         return None
     if isinstance(value, keras.optimizers.Optimizer):
         return {_OPTIMIZER_KEY: keras.optimizers.serialize(value)}
+    if name == "distribute":  # bound to this machine's devices: never saved
+        if value is not None:
+            dropped.append("distribute")
+        return None
     if name == "callbacks" and value:
         warnings.warn("callbacks are not saved (Keras callbacks hold open files and model "
                       "references); the loaded estimator has callbacks=None. Set them again "
@@ -213,21 +215,28 @@ def load(path):
                 f"the kdc model in '{folder}' is corrupt: {name} does not match the checksum in "
                 f"{MANIFEST}. Save the estimator again.")
     cls = _estimator_class(manifest["class"], folder)
+    est = cls()  # the class' defaults: parameters added since the save keep them
+    param_names = set(est.get_params(deep=False))
     try:
         state = joblib.load(folder / STATE)
-        for name, file in manifest["keras_files"].items():
-            state[name] = keras.saving.load_model(folder / file, compile=False)
+        if manifest["format_version"] == 1:  # one flat dict of parameters and fitted state
+            state = {"params": {k: v for k, v in state.items() if k in param_names},
+                     "fitted": {k: v for k, v in state.items() if k not in param_names}}
+        keras_objects = {name: keras.saving.load_model(folder / file, compile=False)
+                         for name, file in manifest["keras_files"].items()}
     except Exception as exc:
         raise ModelFormatError(f"the kdc model in '{folder}' could not be read: "
                                f"{type(exc).__name__}: {exc}") from exc
-    for name, value in state.items():
+    params, fitted = dict(state["params"]), dict(state["fitted"])
+    for name, value in keras_objects.items():
+        (params if name in param_names else fitted)[name] = value
+    for name, value in params.items():
         if isinstance(value, dict) and _OPTIMIZER_KEY in value:
-            state[name] = keras.optimizers.deserialize(value[_OPTIMIZER_KEY])
-    est = cls.__new__(cls)
-    est.__dict__.update(state)
+            params[name] = keras.optimizers.deserialize(value[_OPTIMIZER_KEY])
     for name in manifest.get("not_saved", []):
-        setattr(est, name, None)
-    est._restore_links()
+        params[name] = None
+    est.__dict__.update(params)  # as saved, without __init__'s checks (as scikit-learn's clone)
+    est.set_fitted_state(fitted)
     return est
 
 
@@ -267,24 +276,14 @@ def read_manifest(folder):
 
 
 def _estimator_class(spec, folder):
-    from kdc.cluster._base import BaseDeepClusterer
-
-    module, _, qualname = spec.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), qualname)
-    except (ImportError, AttributeError, ValueError):
-        cls = None
-    if not (isinstance(cls, type) and issubclass(cls, BaseDeepClusterer)):
-        raise ModelFormatError(f"the kdc model in '{folder}' is of class {spec!r}, which is not a "
-                               "kdc estimator importable here (import the module that defines "
-                               "it first).")
+    """The registered estimator class named ``spec`` ("module:qualname"); nothing is imported."""
+    cls = _ESTIMATORS.get(spec)
+    if cls is None:
+        raise ModelFormatError(
+            f"the kdc model in '{folder}' is of class {spec!r}, which is not a kdc estimator "
+            "known here. kdc.load imports nothing named in a model folder: for a subclass of "
+            "your own, import the module that defines it first.")
     return cls
-
-
-def _sha256(path):
-    from kdc._pretrained import sha256
-
-    return sha256(path)
 
 
 def _tf_version():

@@ -42,6 +42,7 @@ so export to e.g. ``serving/kdc/1`` and run
 ``http://localhost:8501/v1/models/kdc:predict``.
 """
 
+import collections
 import json
 import math
 import os
@@ -51,7 +52,10 @@ import keras
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from kdc._fileio import atomic_write, staging_dir, swap_in
+from kdc._fileio import atomic_write, check_target, staging_dir, swap_in
+from kdc._optional import require_tensorflow
+from kdc._validation import check_choice
+from kdc._version import __version__
 
 EXPORT_INFO = "kdc_export.json"
 # Training budget of the N2D parametric map, in samples seen.
@@ -65,7 +69,8 @@ MANIFOLD_MAPS = ("auto", "umap", "parametric")
 # Interpolated rows on which the export's agreement with predict is measured and recorded.
 _CHECK_PROBES = 2_000
 
-__all__ = ["EXPORT_INFO", "SIGNATURE", "export", "fit_parametric_map"]
+__all__ = ["EXPORT_INFO", "SIGNATURE", "ServingHead", "export", "fit_parametric_map",
+           "gmm_head", "gmm_terms", "mixture_logits", "squared_distances", "student_t_head"]
 
 
 def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto"):
@@ -91,19 +96,21 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
             clusterer with ``cluster_centers_``), or ``manifold_map`` is not
             one of its values (or "umap" for a manifold it cannot carry).
     """
-    import tensorflow as tf
-
-    from kdc.saving import _check_target
-
+    tf = require_tensorflow("export (a TF SavedModel)")
     check_is_fitted(estimator, "labels_")
-    out = _check_target(path, overwrite, kind="SavedModel export",
-                        is_ours=lambda folder: (folder / EXPORT_INFO).is_file())
+    check_choice(manifold_map, "manifold_map", MANIFOLD_MAPS)
+    out = check_target(path, overwrite, kind="SavedModel export",
+                       is_ours=lambda folder: (folder / EXPORT_INFO).is_file())
     verbose = estimator.verbose if verbose is None else verbose
-    head, tracked, info = _head(estimator, verbose, manifold_map)
+    head, tracked, info, n_outputs = estimator.export_head(verbose=verbose,
+                                                           manifold_map=manifold_map)
+    info = dict(info)
     scale = None if estimator.scale_ is None else tf.constant(estimator.scale_, tf.float32)
     offset = None if estimator.offset_ is None else tf.constant(estimator.offset_, tf.float32)
-    model_shape = [-1, *estimator._model_input_shape]
+    model_shape = [-1, *estimator.model_input_shape_]
     encoder = estimator.encoder_
+    probe = np.zeros((1, *estimator.model_input_shape_), dtype="float32")
+    embedding_dim = int(encoder(probe, training=False).shape[-1])
 
     def serve(x):
         if scale is not None:
@@ -119,15 +126,13 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
         archive.track(model)
     archive.add_endpoint(SIGNATURE, serve, input_signature=[
         tf.TensorSpec([None, estimator.n_features_in_], tf.float32, name="x")])
-    from kdc import __version__
-
     info.update({
         "format": "kdc.export", "format_version": 1, "kdc_version": __version__,
         "class": type(estimator).__name__, "signature": SIGNATURE,
         "inputs": {"x": ["float32", [None, int(estimator.n_features_in_)]]},
         "outputs": {"cluster": ["int64", [None]],
-                    "probabilities": ["float32", [None, int(_n_outputs(estimator))]],
-                    "embedding": ["float32", [None, _embedding_dim(estimator)]]},
+                    "probabilities": ["float32", [None, int(n_outputs)]],
+                    "embedding": ["float32", [None, embedding_dim]]},
     })
     staging = staging_dir(out)
     try:
@@ -142,52 +147,35 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
     return out
 
 
-def _embedding_dim(est):
-    probe = np.zeros((1, *est._model_input_shape), dtype="float32")
-    return int(est.encoder_(probe, training=False).shape[-1])
+class ServingHead(collections.namedtuple("ServingHead", "function tracked info n_outputs")):
+    """What an estimator's ``export_head`` hook gives :func:`export`.
+
+    Attributes:
+        function: a function of a float32 embedding tensor ``z`` returning
+            ``(cluster, probabilities)`` tensors, in TensorFlow ops.
+        tracked: Keras models the function uses (tracked by the SavedModel).
+        info: dict recorded in ``kdc_export.json`` (``"head"`` names the head).
+        n_outputs: int, the width of ``probabilities``.
+    """
 
 
-def _n_outputs(est):
-    centers = getattr(est, "cluster_centers_", None)
-    if centers is not None:
-        return centers.shape[0]
-    return len(getattr(est.clusterer_, "weights_", None) if hasattr(
-        est.clusterer_, "weights_") else est.clusterer_.cluster_centers_)
-
-
-def _head(est, verbose, manifold_map="auto"):
-    """(tf function z -> (cluster, probabilities), Keras models to track, info dict)."""
-    from kdc._validation import check_choice
-    from kdc.cluster.n2d import N2D
-
-    check_choice(manifold_map, "manifold_map", MANIFOLD_MAPS)
-    if isinstance(est, N2D):
-        return _n2d_head(est, verbose, manifold_map)
-    centers = getattr(est, "cluster_centers_", None)
-    if centers is None:
-        raise ValueError(f"export needs an estimator with cluster_centers_ or an N2D. Received: "
-                         f"{type(est).__name__}")
-    alpha = float(getattr(est, "alpha", 1.0))
-    return (lambda z: _student_t_head(z, centers, alpha)), [], {"head": "student_t"}
-
-
-def _squared_distances(z, centers):
+def squared_distances(z, centers):
     import tensorflow as tf
 
     c = tf.constant(np.asarray(centers, dtype="float64"))
     return tf.reduce_sum(tf.square(tf.cast(z, tf.float64)[:, None, :] - c[None, :, :]), axis=-1)
 
 
-def _student_t_head(z, centers, alpha):
+def student_t_head(z, centers, alpha):
     """Nearest centre and DEC's Student-t q, as AEKMeans/DEC ``predict``/``predict_proba``."""
     import tensorflow as tf
 
-    d2 = _squared_distances(z, centers)
+    d2 = squared_distances(z, centers)
     logits = -(alpha + 1.0) / 2.0 * tf.math.log1p(d2 / alpha)
     return tf.argmin(d2, axis=1), tf.nn.softmax(logits, axis=1)
 
 
-def _gmm_terms(gmm):
+def gmm_terms(gmm):
     """(L, shift, bias) with log p_k(x) + log w_k = bias_k - |x @ L_k - shift_k|^2 / 2.
 
     The same terms as scikit-learn's ``_estimate_log_gaussian_prob``, for
@@ -210,121 +198,20 @@ def _gmm_terms(gmm):
     return np.ascontiguousarray(chol_k), np.einsum("kd,kde->ke", means, chol_k), bias
 
 
-def _mixture_logits(m, terms):
+def mixture_logits(m, terms):
     """Weighted log-likelihoods (n, k) of rows of ``m`` under the mixture ``terms`` (keras.ops)."""
     chol_k, shift, bias = terms
     proj = keras.ops.einsum("nd,kde->nke", m, chol_k)
     return bias[None] - 0.5 * keras.ops.sum(keras.ops.square(proj - shift[None]), axis=-1)
 
 
-def _gmm_head(m, gmm):
+def gmm_head(m, gmm):
     """A fitted GaussianMixture's predict/predict_proba, in float64 TF ops."""
     import tensorflow as tf
 
-    terms = [tf.constant(t) for t in _gmm_terms(gmm)]
-    logits = _mixture_logits(tf.cast(m, tf.float64), terms)
+    terms = [tf.constant(t) for t in gmm_terms(gmm)]
+    logits = mixture_logits(tf.cast(m, tf.float64), terms)
     return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
-
-
-def _n2d_head(est, verbose, manifold_map="auto"):
-    from sklearn.mixture import GaussianMixture
-
-    from kdc import _umap_tf
-
-    clusterer = est.clusterer_
-    if isinstance(clusterer, GaussianMixture):
-        terms, kind = _gmm_terms(clusterer), "gmm"
-    elif getattr(clusterer, "cluster_centers_", None) is not None:
-        # Nearest centre = the most likely component of unit spherical Gaussians.
-        centers = np.asarray(clusterer.cluster_centers_, "float64")
-        k, d = centers.shape
-        terms, kind = (np.broadcast_to(np.eye(d), (k, d, d)).copy(), centers, np.zeros(k)), "centers"
-    else:
-        raise ValueError(
-            "export of N2D needs a clusterer with a TF equivalent: the default 'gmm' (any "
-            "sklearn GaussianMixture) or one with cluster_centers_ (KMeans). Received: "
-            f"clusterer={type(clusterer).__name__}. Predict with est.predict instead.")
-    reason = _umap_tf.unsupported(est.manifold_)
-    if manifold_map == "umap" and reason is not None:
-        raise ValueError(f"manifold_map='umap' needs a UMAP manifold whose transform kdc can "
-                         f"write in TF ops; this one has {reason}. Use manifold_map='parametric'.")
-    if manifold_map != "parametric" and reason is None:
-        import tensorflow as tf
-
-        transform_terms = _umap_tf.terms(est.manifold_)
-        transform = tf.function(
-            lambda z: _umap_tf.transform(z, transform_terms),
-            input_signature=[tf.TensorSpec([None, transform_terms["fit_z"].shape[1]], tf.float32)])
-
-        def mapper(z, training=False):
-            return transform(tf.cast(z, tf.float32))
-
-        tracked, name = [], "umap transform"
-    else:
-        if getattr(est, "serving_map_", None) is None:
-            z, m, labels = est.embedding_, est.manifold_embedding_, est.labels_
-            if hasattr(est.manifold_, "transform"):
-                probes = _probe_points(est, _MAP_PROBES, est._sklearn_seed(4))
-                z, m, labels = (np.concatenate(pair) for pair in zip((z, m, labels), probes))
-            est.serving_map_ = fit_parametric_map(
-                z, m, labels=labels, mixture=terms, seed=est._sklearn_seed(2), verbose=verbose)
-        mapper, name = est.serving_map_, "parametric map"
-        tracked = [mapper]
-    constants = None
-
-    def head(z):
-        import tensorflow as tf
-
-        nonlocal constants
-        constants = constants or [tf.constant(t) for t in terms]
-        logits = _mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
-        return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
-
-    from kdc._keras_utils import call_in_chunks
-
-    def clusters(z):
-        m = call_in_chunks(mapper, z).astype("float64")
-        return np.argmax(keras.ops.convert_to_numpy(_mixture_logits(m, terms)), axis=1)
-
-    info = {"head": f"{name} + {kind}",
-            "train_agreement": float(np.mean(clusters(est.embedding_) == est.labels_))}
-    if hasattr(est.manifold_, "transform"):
-        z, _, labels = _probe_points(est, _CHECK_PROBES, est._sklearn_seed(5))
-        info["predict_agreement"] = float(np.mean(clusters(z) == labels))
-    if verbose:
-        more = (f" and with predict on {info['predict_agreement']:.2%} of {_CHECK_PROBES} points "
-                "between neighbouring rows" if "predict_agreement" in info else "")
-        print(f"[kdc] {name}: exported clusters agree with labels_ on "
-              f"{info['train_agreement']:.2%} of the training rows{more}", flush=True)
-    return head, tracked, info
-
-
-def _probe_points(est, size, seed, neighbors=10):
-    """New-row stand-ins labelled the way ``est.predict`` labels new rows.
-
-    Points between a training row and one of its ``neighbors`` nearest rows
-    in the embedding (a uniform step of up to half way), mapped by
-    ``manifold_.transform`` and labelled by the clusterer, as ``predict``
-    does. Training the map on them as well teaches it ``transform``'s
-    behaviour on unseen rows, not only the fitted coordinates.
-
-    Returns:
-        (z, coordinates, labels) of ``min(size, n_samples)`` probe points.
-    """
-    from sklearn.neighbors import NearestNeighbors
-
-    z = np.asarray(est.embedding_, "float32")
-    rng = np.random.default_rng(seed)
-    size = min(size, z.shape[0])
-    rows = rng.choice(z.shape[0], size, replace=False)
-    k = min(neighbors + 1, z.shape[0])
-    index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z)
-    _, near = index.kneighbors(z[rows])
-    partner = near[np.arange(size), rng.integers(1, k, size)] if k > 1 else rows
-    step = rng.uniform(0.0, 0.5, (size, 1)).astype("float32")
-    probes = z[rows] + step * (z[partner] - z[rows])
-    coords = est._manifold_transform(probes)
-    return probes, coords, est._label_coordinates(coords)
 
 
 class _MixtureLogits(keras.layers.Layer):
@@ -335,7 +222,7 @@ class _MixtureLogits(keras.layers.Layer):
         self.terms = [np.asarray(t, "float32") for t in terms]
 
     def call(self, m):
-        return _mixture_logits(m, [keras.ops.convert_to_tensor(t) for t in self.terms])
+        return mixture_logits(m, [keras.ops.convert_to_tensor(t) for t in self.terms])
 
 
 def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epochs=None,
@@ -355,7 +242,7 @@ def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epoch
             manifold coordinates of the same rows.
         labels: optional int array of shape (n_samples,), the fitted clusters.
         mixture: optional ``(L, shift, bias)`` terms of the clusterer (see
-            ``_gmm_terms``), needed with ``labels``.
+            ``gmm_terms``), needed with ``labels``.
         seed: int or None.
         epochs: int or None (about 2,000,000 samples seen, at least 5 epochs;
             data under 25,600 rows are repeated to make up an epoch).

@@ -38,8 +38,7 @@ import numpy as np  # noqa: E402
 import kdc  # noqa: E402
 from kdc import _pretrained  # noqa: E402
 from kdc._report import environment  # noqa: E402
-from kdc.cluster import _augment, _autoencoder  # noqa: E402
-from kdc.cluster._precision import pretraining_precision  # noqa: E402
+from kdc.cluster import _autoencoder  # noqa: E402
 
 # Samples seen per dataset: well past the estimators' "auto" budget, which is
 # what shipped weights are for.
@@ -105,8 +104,8 @@ def pretrain_one(name, epochs, batch_size, seed, out_dir):
         "batch_size": batch_size,
         "optimizer": "adam",
         "learning_rate": 1e-3,
-        "augment_shift": _augment.resolve_shift(est.augment, est.input_shape_),
-        "precision": pretraining_precision(est.precision, x.shape[0]),
+        "augment_shift": est.training_plan_["pretrain"]["shift"],
+        "precision": est.training_plan_["pretrain"]["precision"],
         "seed": seed,
         "seconds": round(seconds, 1),
         "samples_per_s": round(epochs * x.shape[0] / seconds, 1) if seconds else None,

@@ -12,14 +12,23 @@ import pytest  # noqa: E402
 TINY = dict(hidden_dims=(32,), embedding_dim=4, pretrain_epochs=3, batch_size=32, verbose=0)
 
 
+from kdc.training import plan as _plan  # noqa: E402
+
+# The "auto" rule of jit_compile, as the library has it (tests replace it below).
+DEFAULT_JIT = _plan.default_jit
+
+
+def _no_jit(phase, precision, distributed):
+    return False if phase == "pretrain" else DEFAULT_JIT(phase, precision, distributed)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_xla():
     """XLA compiles every new model for seconds on CPU, and tests build many tiny
-    models; tests/cluster/test_aekmeans.py covers the default (XLA) path."""
-    from kdc.cluster import _autoencoder
-
+    models: jit_compile="auto" means no XLA in tests. Tests of the default (XLA)
+    path put DEFAULT_JIT back (tests/cluster/test_aekmeans.py)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_autoencoder, "JIT_COMPILE", False)
+        mp.setattr(_plan, "default_jit", _no_jit)
         yield
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kdc.cluster import _distribute
+from kdc.training import distribute as _distribute
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,11 +27,12 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import kdc
-from kdc.cluster import _autoencoder, _streaming
+from kdc.training import data as _streaming
+from kdc.training import plan as _plan
 from kdc.metrics import cluster_accuracy
-from tests.conftest import TINY, make_blobs
+from tests.conftest import DEFAULT_JIT, TINY, make_blobs, _no_jit
 
-_autoencoder.JIT_COMPILE = False
+_plan.default_jit = _no_jit
 _streaming.STREAM_MIN_BYTES = 0  # the memmap below is tiny: stream it anyway
 x, y = make_blobs()
 folder = tempfile.mkdtemp()
@@ -65,13 +66,13 @@ out["dec_array"]["model_strategy"] = type(dec_mirrored.model_.distribute_strateg
 
 # The default pretraining asks for XLA, whose steps cannot reach the other
 # replica's variables: under a strategy it falls back to Keras' "auto" (no XLA).
-_autoencoder.JIT_COMPILE = True
+_plan.default_jit = DEFAULT_JIT
 images = np.random.default_rng(0).uniform(size=(64, 16, 16)).astype("float32")
 shifted = kdc.AEKMeans(3, distribute=strategy, augment=1, random_state=0,
                        **{**TINY, "pretrain_epochs": 1}).fit(images)
-out["xla_default"] = {"jit_compile": shifted.autoencoder_.jit_compile,
+out["xla_default"] = {"jit_compile": shifted.training_plan_["pretrain"]["jit_compile"],
                       "finite": bool(np.isfinite(shifted.history_["pretrain"]["loss"]).all())}
-_autoencoder.JIT_COMPILE = False
+_plan.default_jit = _no_jit
 
 for params in ({"batch_size": 33}, {"clustering_batch_size": 31}):
     try:
@@ -126,7 +127,7 @@ def test_dec_self_training_runs_under_the_strategy(distributed):
 
 
 def test_default_xla_pretraining_with_shifts_runs_under_the_strategy(distributed):
-    assert distributed["xla_default"] == {"jit_compile": False, "finite": True}
+    assert distributed["xla_default"] == {"jit_compile": "auto", "finite": True}
 
 
 def test_indivisible_batch_sizes_are_rejected(distributed):

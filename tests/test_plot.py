@@ -88,7 +88,7 @@ def test_embedding_pca_subsamples_and_accepts_axes(digits, tmp_path):
 
 
 def test_embedding_auto_picks_umap_then_pca(monkeypatch, blobs):
-    from kdc.cluster import _manifold
+    from kdc import _manifold
 
     calls = []
 

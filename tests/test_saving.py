@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 
 import kdc
 from kdc import saving
-from kdc.cluster._precision import resolve_precision
+from kdc.training.precision import resolve_precision
 from kdc.saving import ModelFormatError
 from tests.conftest import TINY, make_blobs
 
@@ -185,7 +185,7 @@ def test_load_errors_are_clear(fitted, tmp_path):
     manifest_file = path / "kdc_model.json"
     good = manifest_file.read_text()
 
-    manifest_file.write_text(good.replace('"format_version": 1', '"format_version": 99'))
+    manifest_file.write_text(good.replace('"format_version": 2', '"format_version": 99'))
     with pytest.raises(ModelFormatError, match="format version 99.*Upgrade kdc"):
         kdc.load(path)
     manifest_file.write_text(good.replace('"kdc.estimator"', '"something.else"'))
@@ -233,3 +233,56 @@ def test_save_needs_a_fitted_kdc_estimator(tmp_path):
     with pytest.raises(TypeError, match="must be a kdc estimator"):
         saving.save(KMeans(3), tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+def test_load_imports_nothing_named_in_the_folder(fitted, tmp_path, monkeypatch):
+    path = fitted["AEKMeans"].save(tmp_path / "m")
+    (path / "payload.py").write_text("import pathlib\npathlib.Path('ran').write_text('x')\n")
+    monkeypatch.chdir(path)
+    monkeypatch.syspath_prepend(str(path))
+    manifest_file = path / "kdc_model.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["class"] = "payload:AEKMeans"
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match=r"class 'payload:AEKMeans', which is not a kdc "
+                                               r"estimator known here.*imports nothing"):
+        kdc.load(path)
+    assert not (path / "ran").exists()
+    import sys
+
+    assert "payload" not in sys.modules
+
+
+def test_saved_state_separates_parameters_from_fitted_state(fitted, tmp_path):
+    est = fitted["N2D"]
+    path = est.save(tmp_path / "m")
+    state = joblib.load(path / "state.joblib")
+    assert set(state) == {"params", "fitted"}
+    assert set(state["params"]) == set(est.get_params(deep=False))
+    assert state["params"]["unshifted_end"] == 0.2 and "labels_" in state["fitted"]
+    assert "encoder_" not in state["fitted"] and "autoencoder_" not in state["fitted"]
+    assert est.get_fitted_state().keys() >= {"labels_", "model_input_shape_", "training_plan_"}
+
+
+@pytest.mark.parametrize("name", ["AEKMeans", "N2D"])
+def test_models_saved_in_format_1_still_load(fitted, name, tmp_path):
+    """Format 1 (kdc at feed824): one flat joblib dict, ``_model_input_shape``, no new params."""
+    est = fitted[name]
+    path = est.save(tmp_path / "m")
+    state = joblib.load(path / "state.joblib")
+    flat = {**state["params"], **state["fitted"]}
+    flat["_model_input_shape"] = flat.pop("model_input_shape_")
+    for new in ("pretrain_budget", "unshifted_end", "lr_decay_end", "jit_compile",
+                "steps_per_execution", "pin_threads"):
+        flat.pop(new)
+    flat.pop("training_plan_")
+    joblib.dump(flat, path / "state.joblib")
+    manifest = json.loads((path / "kdc_model.json").read_text())
+    manifest["format_version"] = 1
+    manifest["files"]["state.joblib"] = saving._sha256(path / "state.joblib")
+    (path / "kdc_model.json").write_text(json.dumps(manifest))
+    loaded = kdc.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.model_input_shape_ == est.model_input_shape_
+    defaults = type(est)().get_params()  # parameters added since: the class defaults
+    assert all(loaded.get_params()[k] == defaults[k] for k in ("pretrain_budget", "unshifted_end"))

@@ -14,6 +14,7 @@ from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.exceptions import ConvergenceWarning
 
 import kdc
+from kdc.cluster import _n2d_export
 from kdc import serving
 from tests.conftest import TINY, make_blobs
 
@@ -256,7 +257,7 @@ def test_gmm_head_matches_scikit_learn_for_every_covariance_type():
     m = np.concatenate([rng.normal(c, 0.3 + c / 10, size=(60, 3)) for c in range(3)])
     for kind in ("full", "tied", "diag", "spherical"):
         gmm = GaussianMixture(3, covariance_type=kind, random_state=0).fit(m)
-        cluster, proba = serving._gmm_head(m, gmm)
+        cluster, proba = serving.gmm_head(m, gmm)
         np.testing.assert_array_equal(cluster.numpy(), gmm.predict(m))
         np.testing.assert_allclose(proba.numpy(), gmm.predict_proba(m), atol=1e-8)
 
@@ -275,7 +276,7 @@ def test_export_refuses_to_overwrite(dec, tmp_path):
 
 def test_probe_points_are_labelled_as_predict_labels_new_rows():
     est = _fit(kdc.N2D, n_neighbors=10)
-    z, coords, labels = serving._probe_points(est, 50, seed=0)
+    z, coords, labels = _n2d_export._probe_points(est, 50, seed=0)
     assert z.shape == (50, est.embedding_.shape[1]) and coords.shape == (50, 3)
     np.testing.assert_array_equal(labels, est._predict_head(z))
     np.testing.assert_allclose(coords, est._manifold_transform(z), rtol=1e-4, atol=1e-4)
@@ -284,4 +285,4 @@ def test_probe_points_are_labelled_as_predict_labels_new_rows():
     d_probe = np.linalg.norm(z[:, None] - emb[None], axis=2).min(axis=1)
     d_rows = np.sort(np.linalg.norm(emb[:, None] - emb[None], axis=2), axis=1)[:, 10]
     assert np.all(d_probe <= d_rows.max() / 2 + 1e-5)
-    assert serving._probe_points(est, 10_000, seed=0)[0].shape[0] == len(X)  # capped at n_samples
+    assert _n2d_export._probe_points(est, 10_000, seed=0)[0].shape[0] == len(X)  # capped at n_samples

@@ -1,4 +1,4 @@
-"""Streaming input: numpy memmaps, .npy paths and tf.data.Datasets (kdc.cluster._streaming)."""
+"""Streaming input: numpy memmaps, .npy paths and tf.data.Datasets (kdc.training.data)."""
 
 import pickle
 
@@ -10,7 +10,9 @@ from sklearn.cluster import MiniBatchKMeans
 
 from kdc import DEC, AEKMeans
 from kdc.callbacks import TargetDistributionUpdate
-from kdc.cluster import _scaling, _streaming, aekmeans
+from kdc.cluster import aekmeans
+from kdc.training import data as _streaming
+from kdc.training import scaling as _scaling
 from kdc.metrics import cluster_accuracy
 from kdc.models import DEC as DECModel
 from tests.conftest import TINY, make_blobs

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kdc import _threads
+from kdc.training import threads as _threads
 
 pytestmark = pytest.mark.skipif(
     not (hasattr(os, "sched_getaffinity") and os.path.isdir(_threads.TASKS)
@@ -75,3 +75,19 @@ def test_steps_are_counted_when_each_call_runs_several(monkeypatch):
     assert len([m for m in probe.masks[1].values() if len(m) == 1]) >= 2
     assert spread._steps == 32  # 2 epochs of 16 steps, counted across the epoch boundary
     assert all(os.sched_getaffinity(t) == allowed for t in _threads.thread_ids())
+
+
+def test_estimators_pin_threads_only_when_asked():
+    from kdc import AEKMeans
+    from tests.conftest import TINY, make_blobs
+
+    x, _ = make_blobs(n_samples=64)
+    allowed = os.sched_getaffinity(0)
+    for pin in (False, True):
+        probe = _Probe()
+        est = AEKMeans(3, n_init=1, callbacks=[probe], pin_threads=pin,
+                       **{**TINY, "pretrain_epochs": 12}).fit(x)
+        assert est.training_plan_["pretrain"]["pin_threads"] is pin
+        masks = [m for masks in probe.masks for m in masks.values()]
+        assert any(len(m) == 1 for m in masks) is pin  # pinned (after its window) only if asked
+        assert all(os.sched_getaffinity(t) == allowed for t in _threads.thread_ids())

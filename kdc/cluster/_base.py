@@ -2,9 +2,15 @@
 
 An estimator pretrains an autoencoder on ``x``, embeds ``x`` with its encoder
 and fits a clustering *head* on the embedding. Subclasses implement the head
-with ``_fit_head(z, y)``, ``_predict_head(z)`` and ``_predict_proba_head(z)``.
+with ``_fit_head(z, x, y, warm=..., strategy=...)``, ``_predict_head(z)`` and
+``_predict_proba_head(z)``, and the hooks that saving and export call
+(``get_fitted_state``/``set_fitted_state``, ``export_head``). How each
+training phase runs is decided by :mod:`kdc.training` from the public
+parameters; ``x`` reaches the heads as a :mod:`kdc.training.data` object
+(in memory or streamed) with one interface.
 """
 
+import inspect
 import time
 
 import keras
@@ -12,14 +18,18 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from kdc import _pretrained
+from kdc import _pretrained, saving, serving
 from kdc._keras_utils import call_in_chunks
-from kdc._validation import check_array, check_choice, check_int, check_n_clusters
-from kdc.cluster import _augment, _autoencoder, _distribute, _streaming
-from kdc.cluster._precision import pretraining_precision
-from kdc.cluster._scaling import fit_scaling
+from kdc._validation import (check_array, check_choice, check_float, check_int,
+                             check_n_clusters)
+from kdc.cluster import _autoencoder
 from kdc.select import METHODS as K_SELECTIONS
 from kdc.select import parse_k_range, select_k
+from kdc.training import data as _data
+from kdc.training import distribute as _distribute
+from kdc.training import engine, plan
+from kdc.training.precision import pretraining_precision
+from kdc.training.scaling import fit_scaling
 
 SCALINGS = ("auto", "minmax", "standard", "none")
 # The k scanned by n_clusters="auto" when k_range is None (capped below n_samples).
@@ -29,6 +39,11 @@ AUTO_K = " or 'auto' (chosen by k_selection over k_range)"
 # Smaller embeddings are scanned in this process: starting joblib's worker
 # processes takes seconds, longer than the whole scan of a few thousand rows.
 PARALLEL_SELECT_MIN_ROWS = 5000
+# The default of ``pretrain_budget``: samples seen by pretrain_epochs="auto"
+# (25 epochs on 70,000 rows, the 100-epoch cap on 10,000). N2D's default is
+# larger (see kdc.cluster.n2d): its head clusters the pretrained embedding as
+# it is, while DEC and IDEC go on training the encoder.
+PRETRAIN_BUDGET = 1_750_000
 
 
 class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -63,15 +78,23 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             or ``{"dropout": 0.1}``, or ``{"activation": f}`` with a Keras
             activation name or any callable (register a named function with
             ``keras.saving.register_keras_serializable`` to save and reload it).
-        pretrain_epochs: int >= 0 or "auto" (about 1,750,000 samples seen,
-            between 10 and 100 epochs: 100 on 10,000 rows, 25 on 70,000;
-            N2D sees more, see :class:`kdc.N2D`).
+        pretrain_epochs: int >= 0 or "auto": ``pretrain_budget`` samples seen,
+            in 10 to 100 epochs.
+        pretrain_budget: int >= 1, the samples seen by ``pretrain_epochs="auto"``
+            (epochs = ceil(pretrain_budget / n_samples), then bounded):
+            1,750,000 by default (25 epochs on 70,000 rows, 100 on 10,000);
+            N2D's default is larger.
         batch_size: int, pretraining batch size.
-        learning_rate: float, pretraining learning rate (N2D holds it, then
-            lowers it linearly to 0 over the last 30% of its pretraining steps).
-        optimizer: a Keras optimizer name or instance (copied) for pretraining;
-            Keras' Adam and AdamW (weight decay included) run through
-            TensorFlow's fused Adam kernel, with the same arithmetic.
+        learning_rate: float, pretraining learning rate.
+        lr_decay_end: float in [0, 1]: the learning rate falls linearly to 0
+            over this last fraction of pretraining's steps (0, the default
+            here, keeps it constant; N2D's default is 0.3). A callback that
+            sets the rate itself (``LearningRateScheduler``,
+            ``ReduceLROnPlateau``) keeps it constant instead.
+        optimizer: a Keras optimizer name or instance for pretraining. An
+            instance is copied with its own class and configuration; the
+            string "adam" is :class:`kdc.training.FusedAdam`, Keras' Adam
+            arithmetic through TensorFlow's one-pass update kernel.
         callbacks: optional list of Keras callbacks for pretraining
             (EarlyStopping, TensorBoard, ...).
         pretrained: None, the name of shipped weights (``"mnist"``, ``"usps"``,
@@ -113,33 +136,27 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             height, width[, channels]) at least 16 pixels high and wide, and
             does nothing for other data (flat rows, the 8x8 digits). MNIST,
             70,000 rows: DEC ACC .889 instead of .826 (see
-            :mod:`kdc.cluster._augment`). An int asks for images. N2D's
+            :mod:`kdc.training.augment`). An int asks for images. N2D's
             pretraining leaves the last 20% of its steps unshifted.
         random_state: int or None; an int makes ``fit`` repeatable on the same
             machine (it seeds Keras, NumPy and the scikit-learn parts).
-        verbose: 0 silent, 1 a line per stage and Keras progress bars, 2 also
-            the head's own progress output.
+        verbose: 0 silent, 1 a line per stage (the training plan of each
+            phase included) and Keras progress bars, 2 also the head's own
+            progress output.
         distribute: None or a ``tf.distribute.Strategy``: the Keras models
             are built and compiled in its scope, as they are when ``fit`` is
             called inside a ``strategy.scope()``; batch sizes are global and must be divisible
             by ``strategy.num_replicas_in_sync``. Not saved with the estimator.
     """
 
-    # Samples seen by pretrain_epochs="auto" (see _autoencoder.resolve_epochs).
-    _auto_sample_budget = _autoencoder.AUTO_SAMPLE_BUDGET
-    # The fraction of pretraining's steps, at its end, whose images are not shifted
-    # (see kdc.cluster._augment.UNSHIFTED_END).
-    _unshifted_end = 0.0
-    # The fraction of pretraining's steps, at its end, over which the learning
-    # rate falls linearly to 0 (see _autoencoder.ConstantThenLinearDecay).
-    _decay_end = 0.0
-
     def __init__(self, n_clusters=8, *, k_range=None, k_selection="elbow",
                  autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
-                 batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 pretrained=None, warm_start=False, scale="auto", precision="auto",
-                 augment="auto", random_state=None, verbose=1, distribute=None):
+                 pretrain_budget=PRETRAIN_BUDGET, batch_size=256, learning_rate=1e-3,
+                 lr_decay_end=0.0, optimizer="adam", callbacks=None, pretrained=None,
+                 warm_start=False, scale="auto", precision="auto", augment="auto",
+                 unshifted_end=0.0, jit_compile="auto", steps_per_execution="auto",
+                 pin_threads=False, random_state=None, verbose=1, distribute=None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.k_selection = k_selection
@@ -148,8 +165,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.embedding_dim = embedding_dim
         self.autoencoder_params = autoencoder_params
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_budget = pretrain_budget
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_decay_end = lr_decay_end
         self.optimizer = optimizer
         self.callbacks = callbacks
         self.pretrained = pretrained
@@ -157,9 +176,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.scale = scale
         self.precision = precision
         self.augment = augment
+        self.unshifted_end = unshifted_end
+        self.jit_compile = jit_compile
+        self.steps_per_execution = steps_per_execution
+        self.pin_threads = pin_threads
         self.random_state = random_state
         self.verbose = verbose
         self.distribute = distribute
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        saving.register_estimator(cls)  # kdc.load may instantiate it (and only such classes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -194,95 +221,114 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             ValueError: for invalid data or arguments, e.g. a ``batch_size``
                 that the replicas of the distribution strategy cannot share.
         """
+        self._check_params()
         strategy = _distribute.resolve_strategy(self.distribute)
         _distribute.check_batch_sizes(strategy, **self._global_batch_sizes())
         with _distribute.scope(strategy):  # models are built and compiled in the scope
-            return self._fit(x, y)
+            return self._fit(x, y, strategy)
 
     def _global_batch_sizes(self):
         """The batch sizes that a distribution strategy splits across its replicas."""
         return {"batch_size": check_int(self.batch_size, "batch_size", minimum=1)}
 
-    def _fit(self, x, y):
+    def _check_params(self):
+        """Validate the shared constructor arguments that need no data (at the start of fit)."""
+        if not (isinstance(self.verbose, (int, np.integer)) and not isinstance(self.verbose, bool)
+                and self.verbose >= 0):
+            raise ValueError("verbose must be an int >= 0 (0 silent, 1 progress, 2 more). "
+                             f"Received: verbose={self.verbose!r}")
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_float(self.learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
+        check_int(self.pretrain_budget, "pretrain_budget", minimum=1)
+        plan.check_fraction(self.unshifted_end, "unshifted_end")
+        plan.check_fraction(self.lr_decay_end, "lr_decay_end")
+        plan.check_jit_compile(self.jit_compile)
+        if not isinstance(self.steps_per_execution, str):
+            check_int(self.steps_per_execution, "steps_per_execution", minimum=1)
+        else:
+            check_choice(self.steps_per_execution, "steps_per_execution", ("auto",))
+        if not isinstance(self.pin_threads, (bool, np.bool_)):
+            raise ValueError(f"pin_threads must be True or False. Received: "
+                             f"pin_threads={self.pin_threads!r}")
+
+    def _fit(self, x, y, strategy=None):
         t_start = time.perf_counter()
         warm = self._is_warm_start(x)
         x = self._validate_predict_input(x, fitted=False) if warm else self._validate_fit_input(x)
         seed = self._seed_everything()
         self.timings_ = {}
+        self.training_plan_ = {}
         clusters = (f"n_clusters={self.n_clusters!r} (k by {self.k_selection})"
                     if isinstance(self.n_clusters, str) else f"{self.n_clusters} clusters")
-        self._log(f"{type(self).__name__}: {x.shape[0]} samples, {self.n_features_in_} "
+        self._log(f"{type(self).__name__}: {x.n_samples} samples, {self.n_features_in_} "
                   f"features, {clusters}")
         if warm:
-            self._check_n_clusters(x.shape[0])
+            self._check_n_clusters(x.n_samples)
             self._log("warm start: continuing from the fitted autoencoder")
         else:
-            self.autoencoder_, model_shape = _autoencoder.build_autoencoder(
+            self.autoencoder_, self.model_input_shape_ = _autoencoder.build_autoencoder(
                 self.autoencoder, self.input_shape_, self.hidden_dims, self.embedding_dim,
                 self.autoencoder_params, seed=seed)
-            self._model_input_shape = model_shape
             # Build it now: pretraining may be skipped (0 epochs), and an unbuilt
             # model cannot be saved or exported.
-            self.autoencoder_(np.zeros((1,) + tuple(model_shape), dtype="float32"))
+            self.autoencoder_(np.zeros((1,) + tuple(self.model_input_shape_), dtype="float32"))
             if self.pretrained is not None:
                 self._load_pretrained()
         self.encoder_ = self.autoencoder_.encoder
         xm = self._to_model_input(x)
         from_weights = warm or self.pretrained is not None
         epochs = 0 if from_weights and self.pretrain_epochs == "auto" else (
-            _autoencoder.resolve_epochs(self.pretrain_epochs, x.shape[0],
-                                       self._auto_sample_budget))
-        batch_size = check_int(self.batch_size, "batch_size", minimum=1)
-        steps = epochs * _streaming.steps_per_epoch(xm, batch_size)
-        augment = self._augmenter(steps, unshifted_end=self._unshifted_end)
+            plan.resolve_epochs(self.pretrain_epochs, x.n_samples, self.pretrain_budget))
+        phase = self._plan_phase("pretrain", xm, epochs=epochs, batch_size=self.batch_size,
+                                 precision=pretraining_precision(self.precision, xm.n_samples),
+                                 learning_rate=self.learning_rate,
+                                 lr_decay_end=self.lr_decay_end,
+                                 unshifted_end=self.unshifted_end, callbacks=self.callbacks,
+                                 strategy=strategy)
         if epochs:
-            self._log(f"pretraining {type(self.autoencoder_).__name__} for {epochs} epochs "
-                      f"(batch size {batch_size}"
-                      + (f", images shifted by up to {augment.shift} px" if augment else "")
-                      + (f" until step {augment.until} of {steps})" if augment and augment.until
-                         is not None else ")"))
-        pre_history, self.timings_["pretrain"] = _autoencoder.pretrain(
-            self.autoencoder_, xm, epochs=epochs, batch_size=batch_size,
-            optimizer=self.optimizer, learning_rate=self.learning_rate,
-            callbacks=self.callbacks, verbose=self.verbose,
-            precision=pretraining_precision(self.precision, xm.shape[0]),
-            input_shape=self._model_input_shape, augment=augment,
-            decay_fraction=self._decay_end)
+            self._log(f"pretraining {type(self.autoencoder_).__name__}: {phase.describe()}")
+        pre_history, self.timings_["pretrain"] = engine.pretrain(
+            self.autoencoder_, xm, phase, optimizer=self.optimizer, callbacks=self.callbacks,
+            verbose=self.verbose, input_shape=self.model_input_shape_,
+            image_shape=self.input_shape_, seed=self._shift_seed(phase))
         self.history_ = {"pretrain": pre_history}
         if epochs:
             self._log(f"pretraining done in {self.timings_['pretrain']:.1f} s, final loss "
                       f"{pre_history['loss'][-1]:.4f}")
 
-        self._warm = warm
         t0 = time.perf_counter()
         z = self._embed(xm)
         self.timings_["embed"] = time.perf_counter() - t0
         self._choose_k(z)
         t0 = time.perf_counter()
         self._log(f"fitting the {self._head_description()} head")
-        try:
-            self._fit_head(z, xm, y)
-        finally:
-            del self._warm
+        self._fit_head(z, xm, y, warm=warm, strategy=strategy)
         self.timings_["head"] = time.perf_counter() - t0
         self.timings_["total"] = time.perf_counter() - t_start
-        self._log(f"head done in {self.timings_['head']:.1f} s; total {self.timings_['total']:.1f} s")
+        self._log(f"head done in {self.timings_['head']:.1f} s; "
+                  f"total {self.timings_['total']:.1f} s")
         return self
 
-    def _augmenter(self, steps, unshifted_end=0.0):
-        """The ``augment`` shifter of model-input batches for a training phase, or None.
+    def _plan_phase(self, name, xm, *, epochs, batch_size, precision, learning_rate,
+                    lr_decay_end=0.0, unshifted_end=0.0, callbacks=None, steps=None,
+                    strategy=None):
+        """The training plan of phase ``name`` from this estimator's parameters;
+        recorded in ``training_plan_``."""
+        phase = engine.plan_phase(
+            name, xm, epochs=epochs, batch_size=batch_size, precision=precision,
+            learning_rate=learning_rate, jit_compile=self.jit_compile,
+            steps_per_execution=self.steps_per_execution, lr_decay_end=lr_decay_end,
+            shift=plan.resolve_shift(self.augment, self.input_shape_),
+            unshifted_end=unshifted_end, callbacks=callbacks, pin_threads=self.pin_threads,
+            steps=steps, distributed=strategy)
+        self.training_plan_[name] = phase.as_dict()
+        return phase
 
-        None when ``augment`` asks for no shifts of this data or there is no
-        training (``steps`` 0); the shifts' seed comes from NumPy's generator,
-        which ``random_state`` has seeded. The last ``unshifted_end`` of the
-        phase's ``steps`` (a fraction) see the images unshifted.
-        """
-        shift = _augment.resolve_shift(self.augment, self.input_shape_)
-        if not (shift and steps):
-            return None
-        until = round((1.0 - unshifted_end) * steps) if unshifted_end else None
-        return _augment.shifter(shift, self.input_shape_, self._model_input_shape,
-                                seed=np.random.randint(2**31 - 1), until=until)
+    @staticmethod
+    def _shift_seed(phase):
+        """The seed of a phase's image shifts, drawn from NumPy's generator (which
+        ``random_state`` has seeded), or None when the phase does not shift."""
+        return int(np.random.randint(2**31 - 1)) if phase.shift and phase.steps else None
 
     # ------------------------------------------------------------- predict
     def transform(self, x):
@@ -304,18 +350,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def score(self, x, y=None):
         """Negative mean squared reconstruction error of ``x`` (higher is better)."""
         xm = self._to_model_input(self._validate_predict_input(x))
-        if isinstance(xm, _streaming.Stream):
-            return -xm.mean_squared_error(lambda chunk: call_in_chunks(self.autoencoder_, chunk))
-        rec = call_in_chunks(self.autoencoder_, xm)
-        return -float(np.mean((rec - xm) ** 2))
+        return -xm.mean_squared_error(lambda chunk: call_in_chunks(self.autoencoder_, chunk))
 
     # --------------------------------------------------------- persistence
     def save(self, path, *, overwrite=False):
         """Save the fitted estimator to the folder ``path``; reload with :func:`kdc.load`.
 
-        Keras parts are written as ``.keras`` files, scikit-learn parts with
-        joblib, parameters and a format version in ``kdc_model.json``. The
-        write is atomic: a failed save leaves an earlier one intact.
+        See :mod:`kdc.saving` for the folder's format. The write is atomic: a
+        failed save leaves an earlier one intact.
 
         Args:
             path: str or path-like, the folder.
@@ -324,16 +366,50 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Returns:
             ``pathlib.Path`` of the folder.
         """
-        from kdc import saving
-
+        check_is_fitted(self, "labels_")
         return saving.save(self, path, overwrite=overwrite)
 
     def export(self, path, *, overwrite=False, verbose=None, manifold_map="auto"):
         """Export a TF SavedModel for TF Serving (see :func:`kdc.serving.export`)."""
-        from kdc import serving
-
+        check_is_fitted(self, "labels_")
         return serving.export(self, path, overwrite=overwrite, verbose=verbose,
                               manifold_map=manifold_map)
+
+    def get_fitted_state(self):
+        """The fitted state to save: a dict of attribute name to value.
+
+        Hook of :mod:`kdc.saving`: everything ``set_fitted_state`` needs to
+        restore the estimator, without what it rebuilds (``encoder_``, DEC's
+        ``model_``) and without the constructor's parameters.
+        """
+        params = self.get_params(deep=False)
+        skip = set(self._derived_attributes())
+        return {k: v for k, v in self.__dict__.items() if k not in params and k not in skip}
+
+    def set_fitted_state(self, state):
+        """Restore the state saved by :meth:`get_fitted_state` (hook of :mod:`kdc.saving`)."""
+        state = dict(state)
+        if "_model_input_shape" in state:  # saves of format 1
+            state["model_input_shape_"] = state.pop("_model_input_shape")
+        self.__dict__.update(state)
+        self._restore_links()
+        return self
+
+    def export_head(self, verbose=0, manifold_map="auto"):
+        """The clustering head in TensorFlow ops, for :func:`kdc.serving.export`.
+
+        Returns:
+            A :class:`kdc.serving.ServingHead`: nearest centre and the
+            Student-t soft assignment to ``cluster_centers_``, as ``predict``
+            and ``predict_proba`` compute them.
+        """
+        centers = getattr(self, "cluster_centers_", None)
+        if centers is None:
+            raise ValueError(f"export needs an estimator with cluster_centers_ or an N2D. "
+                             f"Received: {type(self).__name__}")
+        alpha = float(getattr(self, "alpha", 1.0))
+        return serving.ServingHead(lambda z: serving.student_t_head(z, centers, alpha), [],
+                                   {"head": "student_t"}, int(centers.shape[0]))
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # may be self.__dict__ itself: copy
@@ -399,7 +475,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                       f"({', '.join(f'{m}: {k}' for m, k in self.k_selection_.best_k.items())})")
         self.n_clusters_ = self._k
 
-    def _fit_head(self, z, x, y):  # pragma: no cover - abstract
+    def _fit_head(self, z, x, y, *, warm=False, strategy=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _predict_head(self, z):  # pragma: no cover - abstract
@@ -431,8 +507,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return seed
 
     def _validate_fit_input(self, x):
+        """``x`` checked and scaled (the scaling learnt here) as a kdc.training.data object."""
         check_choice(self.scale, "scale", SCALINGS)
-        stream, x = _streaming.resolve(x, "x")
+        stream, x = _data.resolve(x, "x")
         if stream is not None:  # one validation pass; the scaling is fitted chunk by chunk
             self.scale_, self.offset_ = stream.scan(self.scale, min_samples=2)
             self._check_n_clusters(stream.n_samples)
@@ -443,14 +520,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._check_n_clusters(x.shape[0])
         self.input_shape_ = tuple(x.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        flat = x.reshape(x.shape[0], -1)
-        self.scale_, self.offset_ = _fit_scaling(flat, self.scale)
-        return self._apply_scaling(x)
+        self.scale_, self.offset_ = fit_scaling(x.reshape(x.shape[0], -1), self.scale)
+        return self._apply_scaling(_data.InMemory(x))
 
     def _validate_predict_input(self, x, fitted=True):
+        """``x`` checked against the fitted shape and scaled, as a kdc.training.data object."""
         if fitted:
             check_is_fitted(self, "labels_")
-        stream, x = _streaming.resolve(x, "x")
+        stream, x = _data.resolve(x, "x")
         if stream is not None:
             stream.check_sample_shape = self._check_features
             if stream.sample_shape is not None:
@@ -460,7 +537,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             return self._apply_scaling(stream)
         x = check_array(x, "x", min_samples=1 if fitted else 2)
         self._check_features(x.shape[1:])
-        return self._apply_scaling(x)
+        return self._apply_scaling(_data.InMemory(x))
 
     def _check_features(self, sample_shape):
         n_features = int(np.prod(sample_shape))
@@ -491,24 +568,24 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._log(f"loaded pretrained weights {path.name}")
 
     def _apply_scaling(self, x):
-        if isinstance(x, _streaming.Stream):  # scaled per chunk or per batch when read
-            return x.configured(scale=self.scale_, offset=self.offset_)
-        flat = x.reshape(x.shape[0], -1)
-        if self.scale_ is not None:
-            flat = (flat * self.scale_ + self.offset_).astype("float32")
-        return flat.reshape((x.shape[0],) + self.input_shape_)
+        """``x`` with the learnt scaling (applied now in memory, per chunk or batch when a
+        stream is read)."""
+        return x.with_scaling(self.scale_, self.offset_)
 
     def _to_model_input(self, x):
-        if isinstance(x, _streaming.Stream):
-            return x.configured(model_shape=tuple(self._model_input_shape))
-        return x.reshape((x.shape[0],) + tuple(self._model_input_shape))
+        return x.configured(model_shape=tuple(self.model_input_shape_))
 
     def _embed(self, xm):
-        if isinstance(xm, _streaming.Stream):  # chunk by chunk: only the embedding is kept
-            return xm.map_chunks(lambda chunk: call_in_chunks(self.encoder_, chunk))
-        return call_in_chunks(self.encoder_, xm)
+        """The embedding of model input ``xm``, chunk by chunk (only the embedding is kept)."""
+        return xm.map_chunks(lambda chunk: call_in_chunks(self.encoder_, chunk))
 
 
-def _fit_scaling(flat, scale):
-    """(scale, offset) arrays such that ``flat * scale + offset`` is the scaled data, or (None, None)."""
-    return fit_scaling(flat, scale)
+def base_arguments(values):
+    """The arguments of :class:`BaseDeepClusterer` (but ``n_clusters``) taken from ``values``,
+    a subclass ``__init__``'s ``locals()``: subclasses list every argument in their own
+    signature, as scikit-learn's ``get_params`` requires, and pass these on."""
+    return {name: values[name] for name in _BASE_PARAMS}
+
+
+_BASE_PARAMS = [name for name in inspect.signature(BaseDeepClusterer.__init__).parameters
+                if name not in ("self", "n_clusters")]

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from kdc._validation import check_int
-from kdc.cluster._base import BaseDeepClusterer
+from kdc.cluster._base import PRETRAIN_BUDGET, BaseDeepClusterer, base_arguments
 
 # Above this many rows, k-means (the AEKMeans head and the DEC/IDEC start) is
 # scikit-learn's MiniBatchKMeans: each of KMeans' n_init restarts passes over
@@ -79,26 +79,20 @@ class AEKMeans(BaseDeepClusterer):
     """
 
     def __init__(self, n_clusters=8, *, n_init=20, k_range=None, k_selection="elbow",
-                 autoencoder="dense",
-                 hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
-                 pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
+                 autoencoder="dense", hidden_dims=(500, 500, 2000), embedding_dim=10,
+                 autoencoder_params=None, pretrain_epochs="auto", pretrain_budget=PRETRAIN_BUDGET,
+                 batch_size=256, learning_rate=1e-3, lr_decay_end=0.0, optimizer="adam",
                  callbacks=None, pretrained=None, warm_start=False, scale="auto",
-                 precision="auto", augment="auto", random_state=None, verbose=1,
+                 precision="auto", augment="auto", unshifted_end=0.0, jit_compile="auto",
+                 steps_per_execution="auto", pin_threads=False, random_state=None, verbose=1,
                  distribute=None):
-        super().__init__(
-            n_clusters, k_range=k_range, k_selection=k_selection,
-            autoencoder=autoencoder, hidden_dims=hidden_dims,
-            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
-            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
-            pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
+        super().__init__(n_clusters, **base_arguments(locals()))
         self.n_init = n_init
 
     def _head_description(self):
         return f"k-means (n_init={self.n_init})"
 
-    def _fit_head(self, z, x, y):
+    def _fit_head(self, z, x, y, *, warm=False, strategy=None):
         n_init = check_int(self.n_init, "n_init", minimum=1)
         self.kmeans_ = make_kmeans(self._k, z.shape[0], n_init, self._sklearn_seed()).fit(z)
         self.cluster_centers_ = self.kmeans_.cluster_centers_.astype("float32")

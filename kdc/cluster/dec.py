@@ -15,18 +15,18 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from kdc import metrics
-from kdc._threads import SpreadThreads
-from kdc._validation import check_choice, check_float, check_int
+from kdc._validation import check_float, check_int
 from kdc.callbacks import LabelChangeStopping, TargetDistributionUpdate
-from kdc.cluster import _streaming
-from kdc.cluster._augment import shifted_training
-from kdc.cluster._autoencoder import _keras_verbose, make_optimizer
-from kdc.cluster._base import BaseDeepClusterer
-from kdc.cluster._precision import dtype_policy, policy_copy, resolve_precision
+from kdc.cluster._base import PRETRAIN_BUDGET, BaseDeepClusterer, base_arguments
 from kdc.cluster._progress import SelfTrainingProgress as _Progress
 from kdc.cluster.aekmeans import make_kmeans, student_t
 from kdc.models.dec import DEC as _DECModel
 from kdc.models.dec import IDEC as _IDECModel
+from kdc.training import data as _data
+from kdc.training import engine
+from kdc.training.augment import shift_layer
+from kdc.training.optimizers import make_optimizer
+from kdc.training.precision import dtype_policy, policy_copy, resolve_precision
 
 # Batch size of the full-data prediction passes (target updates, final labels).
 _PREDICT_BATCH = 4096
@@ -63,13 +63,7 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
             return keras.optimizers.SGD(0.01 if lr is None else lr, momentum=0.9)
         if lr is None and not isinstance(opt, keras.optimizers.Optimizer):
             lr = 1e-3  # an instance keeps its own learning rate
-        try:
-            return make_optimizer(opt, lr)
-        except ValueError:
-            raise ValueError(
-                "clustering_optimizer must be the name of a Keras optimizer ('sgd', 'adam'...) "
-                f"or a keras.optimizers.Optimizer. Received: clustering_optimizer={opt!r}"
-            ) from None
+        return make_optimizer(opt, lr, name="clustering_optimizer")
 
     def fit(self, x, y=None):
         """Pretrain the autoencoder, initialise with k-means, then self-train.
@@ -91,7 +85,7 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         self._check_head_params()
         if y is not None:
             y = np.asarray(y).ravel()
-            n = _streaming.n_samples_hint(x)  # None for a tf.data.Dataset: checked later
+            n = _data.n_samples_hint(x)  # None for a tf.data.Dataset: checked later
             if n is not None and len(y) != n:
                 raise ValueError(
                     f"y must have one label per sample of x ({n}). "
@@ -115,68 +109,71 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
         return self
 
     # -------------------------------------------------------------------- head
-    def _build_model(self, params):
-        """The Keras self-training model, under the requested dtype policy.
+    def _build_model(self, params, phase=None, seed=None):
+        """The Keras self-training model, compiled by ``phase`` (a PhasePlan).
 
         In float32 it wraps ``self.autoencoder_`` itself; with mixed precision it
         wraps a mixed-precision copy (Keras layers take the dtype policy they are
-        created under) whose weights are copied back after training.
+        created under) whose weights are copied back after training. Without
+        ``phase`` (a reloaded estimator) it is compiled as the default plan
+        would compile it, for ``predict``.
         """
-        ae = policy_copy(self.autoencoder_, params["precision"], self._model_input_shape)
-        with dtype_policy(params["precision"]):
-            model = self._make_model(ae, params)
-            model.build((None,) + tuple(self._model_input_shape))
-            # "auto": XLA on accelerators only. On CPU, XLA made these steps 1.5-4x
-            # slower (and added 5-10 s of compilation) in our measurements.
-            model.compile(optimizer=params["optimizer"], jit_compile="auto")
+        precision = params["precision"] if phase is None else phase.precision
+        ae = policy_copy(self.autoencoder_, precision, self.model_input_shape_)
+        augmentation = None if phase is None else shift_layer(
+            phase.shift, self.input_shape_, until=phase.shift_until, seed=seed)
+        with dtype_policy(precision):
+            model = self._make_model(ae, params, augmentation)
+            model.build((None,) + tuple(self.model_input_shape_))
+            model.compile(optimizer=params["optimizer"],
+                          jit_compile="auto" if phase is None else phase.jit_compile,
+                          steps_per_execution=1 if phase is None else phase.steps_per_execution)
         return model, ae
 
-    def _make_model(self, autoencoder, params):  # pragma: no cover - abstract
+    def _make_model(self, autoencoder, params, augmentation=None):  # pragma: no cover
         raise NotImplementedError
 
     def _global_batch_sizes(self):
         return {**super()._global_batch_sizes(), "clustering_batch_size": check_int(
             self.clustering_batch_size, "clustering_batch_size", minimum=1)}
 
-    def _fit_head(self, z, x, y):
+    def _fit_head(self, z, x, y, *, warm=False, strategy=None):
         params = self._check_head_params()
-        n = x.shape[0]
+        n = x.n_samples
         if y is not None and len(y) != n:  # a dataset's rows are only known now
             raise ValueError(f"y must have one label per sample of x ({n}). "
                              f"Received: y of length {len(y)}")
         t0 = time.perf_counter()
         centers = getattr(self, "cluster_centers_", None)
-        if not (self._warm and centers is not None and centers.shape == (
-                self._k, z.shape[1])):
+        if not (warm and centers is not None and centers.shape == (self._k, z.shape[1])):
             kmeans = make_kmeans(self._k, n, params["n_init"], self._sklearn_seed()).fit(z)
             self.kmeans_labels_ = kmeans.labels_.astype("int64")
             centers = kmeans.cluster_centers_
             self.timings_["kmeans"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self.model_, ae = self._build_model(params)
-        self.model_.clustering.set_centers(centers)
-
-        stream = isinstance(x, _streaming.Stream)
-        # A stream's P is computed in an ordered pass over a tf.data pipeline,
-        # and its training batches carry the row indices that select rows of P.
+        # P is computed in ordered passes over x; training batches carry the row
+        # indices that select rows of P.
         update = TargetDistributionUpdate(
-            x.predict_dataset(_PREDICT_BATCH) if stream else x,
-            update_interval=params["update_interval"], batch_size=_PREDICT_BATCH, y_true=y)
+            x.prediction_input(_PREDICT_BATCH), update_interval=params["update_interval"],
+            batch_size=_PREDICT_BATCH, y_true=y)
         stopping = LabelChangeStopping(params["tol"]) if params["tol"] > 0 else None
         progress = _Progress(update, params["max_iter"], self._log)
-        epochs = math.ceil(params["max_iter"] / _streaming.steps_per_epoch(x, params["batch_size"]))
+        callbacks = [c for c in (update, stopping, progress) if c is not None]
+        phase = self._plan_phase(
+            "self_training", x, batch_size=params["batch_size"],
+            epochs=math.ceil(params["max_iter"] / _data.steps_per_epoch(
+                x, params["batch_size"])),
+            steps=params["max_iter"], precision=params["precision"],
+            learning_rate=float(keras.ops.convert_to_numpy(
+                params["optimizer"].learning_rate)), callbacks=callbacks, strategy=strategy)
+        self._log(f"self-training: {phase.describe()}")
+        self.model_, ae = self._build_model(params, phase, seed=self._shift_seed(phase))
+        self.model_.clustering.set_centers(centers)
         with warnings.catch_warnings():
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
-            with shifted_training(self.model_, self._augmenter(params["max_iter"]),
-                                  reconstruct=False):
-                self.model_.fit(
-                    **_streaming.fit_arguments(x, params["batch_size"], epochs=epochs,
-                                               indices=True),
-                    epochs=epochs,
-                    callbacks=[c for c in (update, stopping, progress) if c is not None]
-                    + [SpreadThreads()],
-                    verbose=_keras_verbose(self.verbose >= 2))
+            engine.fit_by_plan(self.model_, x, phase, callbacks=callbacks,
+                               verbose=self.verbose >= 2, indices=True)
         self.timings_["self_training"] = time.perf_counter() - t0
         if ae is not self.autoencoder_:
             self.autoencoder_.set_weights(ae.get_weights())
@@ -275,21 +272,16 @@ class DEC(_SelfTrainingClusterer):
 
     def __init__(self, n_clusters=8, *, alpha=1.0, update_interval=140, tol=0.001,
                  max_iter=3000, n_init=20, clustering_optimizer="sgd",
-                 clustering_learning_rate=None, clustering_batch_size=256,
-                 precision="auto", k_range=None, k_selection="elbow",
-                 autoencoder="dense", hidden_dims=(500, 500, 2000),
-                 embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
-                 batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 pretrained=None, warm_start=False, scale="auto", augment="auto",
-                 random_state=None, verbose=1, distribute=None):
-        super().__init__(
-            n_clusters, k_range=k_range, k_selection=k_selection,
-            autoencoder=autoencoder, hidden_dims=hidden_dims,
-            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
-            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
-            pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
+                 clustering_learning_rate=None, clustering_batch_size=256, k_range=None,
+                 k_selection="elbow",
+                 autoencoder="dense", hidden_dims=(500, 500, 2000), embedding_dim=10,
+                 autoencoder_params=None, pretrain_epochs="auto", pretrain_budget=PRETRAIN_BUDGET,
+                 batch_size=256, learning_rate=1e-3, lr_decay_end=0.0, optimizer="adam",
+                 callbacks=None, pretrained=None, warm_start=False, scale="auto",
+                 precision="auto", augment="auto", unshifted_end=0.0, jit_compile="auto",
+                 steps_per_execution="auto", pin_threads=False, random_state=None, verbose=1,
+                 distribute=None):
+        super().__init__(n_clusters, **base_arguments(locals()))
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
@@ -299,8 +291,8 @@ class DEC(_SelfTrainingClusterer):
         self.clustering_learning_rate = clustering_learning_rate
         self.clustering_batch_size = clustering_batch_size
 
-    def _make_model(self, autoencoder, params):
-        return _DECModel(autoencoder.encoder, self._k, params["alpha"])
+    def _make_model(self, autoencoder, params, augmentation=None):
+        return _DECModel(autoencoder.encoder, self._k, params["alpha"], augmentation=augmentation)
 
 
 class IDEC(_SelfTrainingClusterer):
@@ -335,21 +327,16 @@ class IDEC(_SelfTrainingClusterer):
 
     def __init__(self, n_clusters=8, *, alpha=1.0, gamma=0.1, update_interval=140, tol=0.001,
                  max_iter=3000, n_init=20, clustering_optimizer="adam",
-                 clustering_learning_rate=None, clustering_batch_size=256,
-                 precision="auto", k_range=None, k_selection="elbow",
-                 autoencoder="dense", hidden_dims=(500, 500, 2000),
-                 embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
-                 batch_size=256, learning_rate=1e-3, optimizer="adam", callbacks=None,
-                 pretrained=None, warm_start=False, scale="auto", augment="auto",
-                 random_state=None, verbose=1, distribute=None):
-        super().__init__(
-            n_clusters, k_range=k_range, k_selection=k_selection,
-            autoencoder=autoencoder, hidden_dims=hidden_dims,
-            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
-            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
-            pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
+                 clustering_learning_rate=None, clustering_batch_size=256, k_range=None,
+                 k_selection="elbow",
+                 autoencoder="dense", hidden_dims=(500, 500, 2000), embedding_dim=10,
+                 autoencoder_params=None, pretrain_epochs="auto", pretrain_budget=PRETRAIN_BUDGET,
+                 batch_size=256, learning_rate=1e-3, lr_decay_end=0.0, optimizer="adam",
+                 callbacks=None, pretrained=None, warm_start=False, scale="auto",
+                 precision="auto", augment="auto", unshifted_end=0.0, jit_compile="auto",
+                 steps_per_execution="auto", pin_threads=False, random_state=None, verbose=1,
+                 distribute=None):
+        super().__init__(n_clusters, **base_arguments(locals()))
         self.alpha = alpha
         self.gamma = gamma
         self.update_interval = update_interval
@@ -365,5 +352,6 @@ class IDEC(_SelfTrainingClusterer):
         params["gamma"] = check_float(self.gamma, "gamma", minimum=0.0)
         return params
 
-    def _make_model(self, autoencoder, params):
-        return _IDECModel(autoencoder, self._k, params["alpha"], params["gamma"])
+    def _make_model(self, autoencoder, params, augmentation=None):
+        return _IDECModel(autoencoder, self._k, params["alpha"], params["gamma"],
+                          augmentation=augmentation)

@@ -9,10 +9,10 @@ from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
+from kdc._manifold import fit_transform, make_umap
 from kdc._validation import check_choice, check_float, check_int
-from kdc.cluster._augment import UNSHIFTED_END
-from kdc.cluster._base import BaseDeepClusterer
-from kdc.cluster._manifold import fit_transform, make_umap
+from kdc.cluster import _n2d_export
+from kdc.cluster._base import BaseDeepClusterer, base_arguments
 
 
 # Rows outside the manifold sample take the vote of this many nearest sampled rows.
@@ -26,24 +26,16 @@ PLACEMENT_NEIGHBORS = 10
 # ACC .97946 against .97949 (two rows apart) and a higher likelihood.
 GMM_RESTART_SAMPLE = 20_000
 
-# N2D's "auto" pretraining budget in samples seen: 36 epochs on MNIST's 70,000
-# rows (100 on 10,000 rows, as for the other estimators). The head clusters
-# the embedding as pretraining leaves it, so N2D's accuracy follows the
-# pretraining budget (see the README's Results). MNIST, 2-core AVX512-BF16
-# CPU, bf16, seeds 0 / 1 / 2, with the unshifted end and the learning-rate
-# decay below: 36 epochs ACC .9804 / .9799 / .9808 in 234-238 s end to end,
-# 45 epochs .9819 / .9810 / .9815 in 286-304 s (at a constant rate and with
-# shifts to the end, stops 25-27: 25 epochs .9765 / .9764 / .9773, 45 epochs
-# .9801 / .9796 / .9804).
-N2D_AUTO_SAMPLE_BUDGET = 2_520_000
-
-# N2D's pretraining holds its learning rate, then brings it down linearly to 0
-# over this last fraction of its steps (kdc.cluster._autoencoder.
-# ConstantThenLinearDecay): the head clusters the embedding as pretraining
-# leaves it. MNIST, 34 epochs, seeds 0 / 1 / 2 (with the unshifted end of
-# kdc.cluster._augment): ACC .9795 / .9792 / .9801 against .9795 / .9785 /
-# .9792 at a constant rate.
-N2D_DECAY_END = 0.3
+# N2D's defaults of the shared training parameters. Its head clusters the
+# pretrained embedding as it is (DEC and IDEC go on training the encoder), so:
+# a larger "auto" budget (36 epochs on 70,000 rows, the 100-epoch cap on
+# 10,000), the last 20% of the steps on the images as they are (the head
+# clusters the embedding of unshifted rows), and a learning rate that falls
+# linearly to 0 over the last 30% of the steps. The measurements behind them
+# are on the benchmark page of the docs.
+N2D_PRETRAIN_BUDGET = 2_520_000
+N2D_UNSHIFTED_END = 0.2
+N2D_LR_DECAY_END = 0.3
 
 
 def _place(z_fit, m_fit, labels, z_rest, chunk=100_000):
@@ -119,7 +111,7 @@ class N2D(BaseDeepClusterer):
             is that default up to 20,000 rows, then 4,000,000 / n_samples but
             at least 60 (the layout is single-threaded with a random_state,
             and the clusters have separated long before 200 epochs on large
-            data: see :mod:`kdc.cluster._manifold`).
+            data: see :mod:`kdc._manifold`).
         manifold_sample_size: None (fit the manifold and the clusterer on
             every row), an int >= 10 or a fraction in (0, 1]: fit them on a
             random sample of that many rows; each other row takes the
@@ -131,9 +123,12 @@ class N2D(BaseDeepClusterer):
             and was more accurate too (ACC .966 against .963 on the other
             rows). UMAP's cost grows with the rows it is fitted on; a sample
             of 20,000-50,000 rows keeps large data sets fast.
-        pretrain_epochs: int >= 0 or "auto": as for every estimator, but "auto"
-            sees about 2,520,000 samples (``N2D_AUTO_SAMPLE_BUDGET``): 36 epochs
-            on 70,000 rows, 100 on 10,000.
+        pretrain_budget: as for every estimator, but 2,520,000 by default
+            (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 on 10,000.
+        unshifted_end: as for every estimator, but 0.2 by default
+            (``N2D_UNSHIFTED_END``).
+        lr_decay_end: as for every estimator, but 0.3 by default
+            (``N2D_LR_DECAY_END``).
         distribute: None or a ``tf.distribute.Strategy`` to pretrain under
             (see :class:`kdc.cluster.BaseDeepClusterer`); the head runs on the host.
         **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
@@ -160,27 +155,17 @@ class N2D(BaseDeepClusterer):
         >>> est.predict(x_new)
     """
 
-    _auto_sample_budget = N2D_AUTO_SAMPLE_BUDGET
-    _unshifted_end = UNSHIFTED_END
-    _decay_end = N2D_DECAY_END
-
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", umap_epochs="auto", clusterer="gmm",
                  covariance_type="full", n_init=10, manifold_sample_size=None, k_range=None,
-                 k_selection="elbow", autoencoder="dense",
-                 hidden_dims=(500, 500, 2000), embedding_dim=10, autoencoder_params=None,
-                 pretrain_epochs="auto", batch_size=256, learning_rate=1e-3, optimizer="adam",
-                 callbacks=None, pretrained=None, warm_start=False, scale="auto",
-                 precision="auto", augment="auto", random_state=None, verbose=1,
-                 distribute=None):
-        super().__init__(
-            n_clusters, k_range=k_range, k_selection=k_selection,
-            autoencoder=autoencoder, hidden_dims=hidden_dims,
-            embedding_dim=embedding_dim, autoencoder_params=autoencoder_params,
-            pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, callbacks=callbacks,
-            pretrained=pretrained, warm_start=warm_start, scale=scale, precision=precision,
-            augment=augment, random_state=random_state, verbose=verbose, distribute=distribute)
+                 k_selection="elbow", autoencoder="dense", hidden_dims=(500, 500, 2000),
+                 embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
+                 pretrain_budget=N2D_PRETRAIN_BUDGET, batch_size=256, learning_rate=1e-3,
+                 lr_decay_end=N2D_LR_DECAY_END, optimizer="adam", callbacks=None, pretrained=None,
+                 warm_start=False, scale="auto", precision="auto", augment="auto",
+                 unshifted_end=N2D_UNSHIFTED_END, jit_compile="auto", steps_per_execution="auto",
+                 pin_threads=False, random_state=None, verbose=1, distribute=None):
+        super().__init__(n_clusters, **base_arguments(locals()))
         self.manifold = manifold
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -191,6 +176,19 @@ class N2D(BaseDeepClusterer):
         self.covariance_type = covariance_type
         self.n_init = n_init
         self.manifold_sample_size = manifold_sample_size
+
+    def export_head(self, verbose=0, manifold_map="auto"):
+        """The N2D head in TensorFlow ops, for :func:`kdc.serving.export`.
+
+        With a UMAP manifold (the default) UMAP's ``transform`` of new rows
+        in TF ops, else (or with ``manifold_map="parametric"``) a learned
+        map, kept as ``serving_map_``; then the mixture's posterior (see
+        :mod:`kdc.cluster._n2d_export`).
+
+        Returns:
+            A :class:`kdc.serving.ServingHead`.
+        """
+        return _n2d_export.export_head(self, verbose, manifold_map)
 
     def _head_description(self):
         m = "UMAP" if isinstance(self.manifold, str) else type(self.manifold).__name__
@@ -233,7 +231,7 @@ class N2D(BaseDeepClusterer):
             n_init=check_int(self.n_init, "n_init", minimum=1),
             random_state=self._sklearn_seed(1), verbose=int(self.verbose >= 2))
 
-    def _fit_head(self, z, x, y):
+    def _fit_head(self, z, x, y, *, warm=False, strategy=None):
         self.embedding_ = z
         self.serving_map_ = None  # fitted by export(), see kdc.serving
         sample = self._manifold_sample(z.shape[0])

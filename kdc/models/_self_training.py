@@ -68,8 +68,11 @@ class _SelfTrainingModel(keras.Model):
 
     _encoder_name = "encoder"
 
-    def __init__(self, n_clusters, alpha=1.0, **kwargs):
+    def __init__(self, n_clusters, alpha=1.0, augmentation=None, **kwargs):
         super().__init__(**kwargs)
+        if augmentation is not None:
+            _check_layer(augmentation, "augmentation")
+        self.augmentation = augmentation
         self.clustering = ClusteringLayer(n_clusters, alpha, name="clustering")
         self.n_clusters = self.clustering.n_clusters
         self.alpha = self.clustering.alpha
@@ -94,6 +97,12 @@ class _SelfTrainingModel(keras.Model):
         z = self.encoder(inputs, training=training)
         _check_embedding_shape(z.shape, self._encoder_name)
         return z
+
+    def _augment(self, inputs, training):
+        """``inputs`` through ``augmentation`` (which changes them only while training)."""
+        if self.augmentation is None:
+            return inputs
+        return self.augmentation(inputs, training=training)
 
     def call(self, inputs, training=False):
         return self.clustering(self._embed(inputs, training))
@@ -288,4 +297,13 @@ class _SelfTrainingModel(keras.Model):
         return np.argmax(self.predict(x, batch_size=batch_size, verbose=0), axis=1)
 
     def get_config(self):
-        return {**super().get_config(), "n_clusters": self.n_clusters, "alpha": self.alpha}
+        config = {**super().get_config(), "n_clusters": self.n_clusters, "alpha": self.alpha}
+        if self.augmentation is not None:
+            config["augmentation"] = keras.saving.serialize_keras_object(self.augmentation)
+        return config
+
+    @staticmethod
+    def _deserialize_augmentation(config):
+        if config.get("augmentation") is not None:
+            config["augmentation"] = keras.saving.deserialize_keras_object(config["augmentation"])
+        return config

@@ -49,6 +49,9 @@ class DEC(_SelfTrainingModel):
             autoencoder's ``.encoder``. It is trained further.
         n_clusters: int >= 2, the number of clusters.
         alpha: float > 0, degrees of freedom of the Student's t kernel.
+        augmentation: None, or a Keras layer applied to the inputs before the
+            encoder while training only (e.g. :class:`kdc.layers.RandomShift`);
+            ``predict`` and the target distribution see the inputs as they are.
         **kwargs: passed to ``keras.Model`` (``name``...).
 
     Raises:
@@ -66,12 +69,15 @@ class DEC(_SelfTrainingModel):
         >>> labels = model.predict_labels(x)
     """
 
-    def __init__(self, encoder, n_clusters, alpha=1.0, **kwargs):
-        super().__init__(n_clusters, alpha, **kwargs)
+    def __init__(self, encoder, n_clusters, alpha=1.0, augmentation=None, **kwargs):
+        super().__init__(n_clusters, alpha, augmentation, **kwargs)
         self.encoder = _check_layer(encoder, "encoder")
         shape = _static_output_shape(encoder)
         if shape is not None:
             _check_embedding_shape(shape, "encoder")
+
+    def call(self, inputs, training=False):
+        return super().call(self._augment(inputs, training), training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """KL(P || Q) with P from ``y`` (see the class docstring), Q = ``y_pred``."""
@@ -86,7 +92,7 @@ class DEC(_SelfTrainingModel):
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        return cls(**cls._deserialize_augmentation(config))
 
 
 @keras.saving.register_keras_serializable(package="kdc")
@@ -114,6 +120,9 @@ class IDEC(_SelfTrainingModel):
         n_clusters: int >= 2, the number of clusters.
         alpha: float > 0, degrees of freedom of the Student's t kernel.
         gamma: float >= 0, the weight of the clustering loss.
+        augmentation: None, or a Keras layer applied to the inputs of the
+            training loss (e.g. :class:`kdc.layers.RandomShift`): the encoder
+            embeds, and the decoder reconstructs, the augmented batch.
         **kwargs: passed to ``keras.Model``.
 
     Raises:
@@ -132,8 +141,9 @@ class IDEC(_SelfTrainingModel):
 
     _encoder_name = "autoencoder.encoder"
 
-    def __init__(self, autoencoder, n_clusters, alpha=1.0, gamma=0.1, **kwargs):
-        super().__init__(n_clusters, alpha, **kwargs)
+    def __init__(self, autoencoder, n_clusters, alpha=1.0, gamma=0.1, augmentation=None,
+                 **kwargs):
+        super().__init__(n_clusters, alpha, augmentation, **kwargs)
         self.gamma = check_float(gamma, "gamma", minimum=0.0)
         missing = [a for a in ("encoder", "decoder")
                    if not isinstance(getattr(autoencoder, a, None), keras.layers.Layer)]
@@ -189,6 +199,7 @@ class IDEC(_SelfTrainingModel):
         then dead code and pruned).
         """
         p = self._resolve_target(y)
+        x = self._augment(x, training)
         q, x_hat = self.forward(x, training=training)
         clustering = self.kl_loss(p, q, sample_weight)
         x32 = ops.cast(x, "float32")
@@ -214,4 +225,4 @@ class IDEC(_SelfTrainingModel):
     def from_config(cls, config):
         config = dict(config)
         config["autoencoder"] = keras.saving.deserialize_keras_object(config["autoencoder"])
-        return cls(**config)
+        return cls(**cls._deserialize_augmentation(config))

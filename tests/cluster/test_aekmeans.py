@@ -3,11 +3,11 @@ import pytest
 from sklearn.cluster import KMeans
 
 from kdc import AEKMeans
-from kdc.cluster import _autoencoder
-from kdc.cluster._precision import resolve_precision
+from kdc.training import plan as _plan
+from kdc.training.precision import resolve_precision
 from kdc.cluster.aekmeans import student_t
 from kdc.metrics import cluster_accuracy
-from tests.conftest import TINY, make_blobs
+from tests.conftest import DEFAULT_JIT, TINY, make_blobs
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def blobs_fit():
     """AEKMeans with its default pretraining path (the train step compiled with XLA)."""
     x, y = make_blobs()
     with pytest.MonkeyPatch.context() as mp:  # conftest turns XLA off for speed
-        mp.setattr(_autoencoder, "JIT_COMPILE", True)
+        mp.setattr(_plan, "default_jit", DEFAULT_JIT)
         est = AEKMeans(3, n_init=5, random_state=0, **TINY).fit(x)
     return est, x, y
 
@@ -24,7 +24,9 @@ def test_pretraining_uses_xla_by_default(blobs_fit):
     est, _, _ = blobs_fit
     # XLA for float32; a mixed policy ("auto": bf16 on CPUs that have it) trains a copy
     # without XLA on a CPU, where oneDNN's bf16 kernels were faster.
-    assert est.autoencoder_.jit_compile is (resolve_precision(est.precision) == "float32")
+    expected = resolve_precision(est.precision) == "float32"
+    assert est.autoencoder_.jit_compile is expected
+    assert est.training_plan_["pretrain"]["jit_compile"] is (True if expected else "auto")
     losses = est.history_["pretrain"]["loss"]
     assert len(losses) == TINY["pretrain_epochs"] and np.isfinite(losses).all()
     assert losses[-1] < losses[0]
@@ -107,9 +109,7 @@ def test_student_t_is_finite_for_huge_distances():
 
 def test_n_clusters_can_be_a_numpy_int():
     x, _ = make_blobs(n_samples=30, n_features=4)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_autoencoder, "JIT_COMPILE", False)
-        est = AEKMeans(np.int64(3), n_init=1, **{**TINY, "pretrain_epochs": 0}).fit(x)
+    est = AEKMeans(np.int64(3), n_init=1, **{**TINY, "pretrain_epochs": 0}).fit(x)
     assert est.cluster_centers_.shape[0] == 3
     assert est.get_params()["n_clusters"] == 3
 

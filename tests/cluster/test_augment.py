@@ -4,19 +4,21 @@ import numpy as np
 import pytest
 
 from kdc import AEKMeans
-from kdc.cluster import _augment
+from kdc.layers import RandomShift
+from kdc.training import plan as _plan
+from kdc.training.augment import ReconstructionTrainer
 
 from tests.conftest import TINY
 
 
 def test_auto_shifts_images_of_16_pixels_and_more_only():
-    assert _augment.resolve_shift("auto", (28, 28)) == 1
-    assert _augment.resolve_shift("auto", (16, 16, 3)) == 1
-    assert _augment.resolve_shift("auto", (8, 8)) == 0  # the digits data
-    assert _augment.resolve_shift("auto", (784,)) == 0  # flat rows
-    assert _augment.resolve_shift(None, (28, 28)) == 0
-    assert _augment.resolve_shift(3, (28, 28)) == 3
-    assert _augment.resolve_shift(0, (20,)) == 0
+    assert _plan.resolve_shift("auto", (28, 28)) == 1
+    assert _plan.resolve_shift("auto", (16, 16, 3)) == 1
+    assert _plan.resolve_shift("auto", (8, 8)) == 0  # the digits data
+    assert _plan.resolve_shift("auto", (784,)) == 0  # flat rows
+    assert _plan.resolve_shift(None, (28, 28)) == 0
+    assert _plan.resolve_shift(3, (28, 28)) == 3
+    assert _plan.resolve_shift(0, (20,)) == 0
 
 
 @pytest.mark.parametrize("augment, shape, match", [
@@ -28,7 +30,7 @@ def test_auto_shifts_images_of_16_pixels_and_more_only():
 ])
 def test_bad_augment_is_named(augment, shape, match):
     with pytest.raises(ValueError, match=match):
-        _augment.resolve_shift(augment, shape)
+        _plan.resolve_shift(augment, shape)
 
 
 def _shifted(image, dy, dx):
@@ -48,88 +50,106 @@ def _matching_shifts(image, got, shift):
                    for ch in range(image.shape[2]))]
 
 
-def test_shifter_translates_each_image_by_whole_pixels():
+def test_random_shift_translates_each_image_by_whole_pixels():
     rng = np.random.default_rng(0)
     images = rng.uniform(0.1, 1.0, size=(64, 6, 5)).astype("float32")
-    shift = _augment.shifter(2, (6, 5), (30,), seed=7)
-    out = np.asarray(shift(images.reshape(64, 30), 0)).reshape(64, 6, 5)
+    layer = RandomShift(2, (6, 5), seed=7)
+    out = np.asarray(layer(images.reshape(64, 30), training=True)).reshape(64, 6, 5)
     seen = set()
     for image, got in zip(images, out):
         matches = _matching_shifts(image, got, 2)
         assert len(matches) == 1  # a translation with a zero-filled border
         seen.add(matches[0])
     assert len(seen) > 10  # each image draws its own offsets
-    again = np.asarray(shift(images.reshape(64, 30), 0)).reshape(64, 6, 5)
-    np.testing.assert_array_equal(again, out)  # stateless: (seed, step) fixes the offsets
-    other = np.asarray(shift(images.reshape(64, 30), 1)).reshape(64, 6, 5)
-    assert not np.array_equal(other, out)
+    other = np.asarray(layer(images.reshape(64, 30), training=True)).reshape(64, 6, 5)
+    assert not np.array_equal(other, out)  # the next batch draws new offsets
+    again = RandomShift(2, (6, 5), seed=7)
+    np.testing.assert_array_equal(
+        np.asarray(again(images.reshape(64, 30), training=True)).reshape(64, 6, 5), out)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
 
 
-def test_shifter_gives_batches_back_unshifted_from_step_until_on():
+def test_random_shift_passes_batches_unshifted_from_step_until_on():
     rng = np.random.default_rng(2)
-    images = rng.uniform(0.1, 1.0, size=(16, 6, 6)).astype("float32")
-    shift = _augment.shifter(1, (6, 6), (36,), seed=4, until=3)
-    assert (shift.shift, shift.until) == (1, 3)
-    flat = images.reshape(16, 36)
-    always = _augment.shifter(1, (6, 6), (36,), seed=4)
-    for step in (0, 2):  # before `until`: the same shifts as without it
-        out = np.asarray(shift(flat, step))
-        np.testing.assert_array_equal(out, np.asarray(always(flat, step)))
+    flat = rng.uniform(0.1, 1.0, size=(16, 36)).astype("float32")
+    layer = RandomShift(1, (6, 6), until=2, seed=4)
+    always = RandomShift(1, (6, 6), seed=4)
+    for _ in range(2):  # before `until`: the same shifts as without it
+        out = np.asarray(layer(flat, training=True))
+        np.testing.assert_array_equal(out, np.asarray(always(flat, training=True)))
         assert not np.array_equal(out, flat)
-    for step in (3, 4, 1000):
-        np.testing.assert_array_equal(np.asarray(shift(flat, step)), flat)
+    for _ in range(3):
+        np.testing.assert_array_equal(np.asarray(layer(flat, training=True)), flat)
+    assert int(layer.step.numpy()) == 5
 
 
-def test_n2d_alone_pretrains_its_last_steps_on_unshifted_images(images, monkeypatch):
-    from kdc import N2D
-
-    made = []
-    own = _augment.shifter
-
-    def recording(*args, **kwargs):
-        made.append(own(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(_augment, "shifter", recording)
-    x, _ = images  # 90 rows, batches of 32: 3 steps per epoch
-    N2D(3, **{**TINY, "pretrain_epochs": 5, "random_state": 0}).fit(x)
-    assert made[-1].until == round((1 - _augment.UNSHIFTED_END) * 15) == 12
-    AEKMeans(3, **{**TINY, "random_state": 0}).fit(x)
-    assert made[-1].until is None  # the other estimators shift every step
-
-
-def test_shifter_moves_all_channels_of_an_image_together():
+def test_random_shift_moves_all_channels_of_an_image_together():
     rng = np.random.default_rng(1)
     images = rng.uniform(0.1, 1.0, size=(32, 7, 6, 3)).astype("float32")
-    shift = _augment.shifter(1, (7, 6, 3), (7, 6, 3), seed=3)
-    out = np.asarray(shift(images, 5))
+    out = np.asarray(RandomShift(1, (7, 6, 3), seed=3)(images, training=True))
     assert out.shape == images.shape
     for image, got in zip(images, out):
         assert len(_matching_shifts(image, got, 1)) == 1
 
 
-@pytest.mark.parametrize("reconstruct", [True, False])
-def test_shifted_training_changes_the_batches_of_that_fit_only(reconstruct):
+def test_random_shift_config_and_keras_file_round_trip(tmp_path):
     import keras
-    import tensorflow as tf
+
+    layer = RandomShift(2, (6, 5), until=7, seed=3)
+    again = RandomShift.from_config(layer.get_config())
+    assert (again.max_shift, again.image_shape, again.until, again.seed) == (2, (6, 5), 7, 3)
+    model = keras.Sequential([keras.Input((30,)), layer, keras.layers.Dense(2)])
+    x = np.random.default_rng(0).uniform(size=(4, 30)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(max_shift=-1, image_shape=(6, 6)), "max_shift"),
+    (dict(max_shift=6, image_shape=(6, 6)), "max_shift must be smaller"),
+    (dict(max_shift=1, image_shape=(36,)), "image_shape must be"),
+    (dict(max_shift=1, image_shape=(6, 6), until=-2), "until"),
+])
+def test_random_shift_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RandomShift(**kwargs)
+
+
+def test_reconstruction_trainer_trains_on_the_augmented_batch():
+    import keras
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0.5, 1.0, size=(32, 4)).astype("float32")
-    y = rng.uniform(0.5, 1.0, size=(32, 4)).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, use_bias=False)])
-    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
+
+    class Blank(keras.layers.Layer):
+        def call(self, inputs, training=False):
+            return keras.ops.zeros_like(inputs) if training else inputs
+
+    trainer = ReconstructionTrainer(model, Blank())
+    trainer.compile(optimizer="sgd", jit_compile=False)
     before = model.get_weights()[0].copy()
-    blank = lambda batch, step: tf.zeros_like(batch)  # noqa: E731
-    with _augment.shifted_training(model, blank, reconstruct=reconstruct):
-        loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
-    if reconstruct:  # zero inputs, zero targets: nothing to learn
-        assert loss == 0.0
-        np.testing.assert_array_equal(model.get_weights()[0], before)
-    else:  # zero inputs, the given targets: the loss is the targets' mean square
-        assert loss == pytest.approx(float(np.mean(y ** 2)), rel=1e-5)
-    assert "train_step" not in vars(model)  # the model's own step is back
-    loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    loss = trainer.fit(x, x, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    assert loss == 0.0  # zero inputs, zero targets: nothing to learn
+    np.testing.assert_array_equal(model.get_weights()[0], before)
+    plain = ReconstructionTrainer(model)
+    plain.compile(optimizer="sgd", jit_compile=False)
+    loss = plain.fit(x, x, batch_size=8, epochs=1, verbose=0).history["loss"][0]
     assert loss > 0.0 and not np.array_equal(model.get_weights()[0], before)
+    assert "train_step" not in vars(model) and "train_step" not in vars(trainer)
+
+
+def test_n2d_alone_pretrains_its_last_steps_on_unshifted_images(images):
+    from kdc import N2D
+
+    x, _ = images  # 90 rows, batches of 32: 3 steps per epoch
+    n2d = N2D(3, **{**TINY, "pretrain_epochs": 5, "random_state": 0}).fit(x)
+    assert n2d.training_plan_["pretrain"]["shift_until"] == round((1 - 0.2) * 15) == 12
+    est = AEKMeans(3, **{**TINY, "random_state": 0}).fit(x)
+    assert est.training_plan_["pretrain"]["shift_until"] is None  # shifts every step
+    est = AEKMeans(3, **{**TINY, "random_state": 0, "unshifted_end": 0.5}).fit(x)
+    assert est.training_plan_["pretrain"]["shift_until"] == round(0.5 * 9)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +166,7 @@ def test_fit_shifts_image_rows_and_stays_repeatable(images, capsys):
     x, _ = images
     kw = dict(TINY, random_state=0)
     a = AEKMeans(3, **{**kw, "verbose": 1}).fit(x)
-    assert "images shifted by up to 1 px" in capsys.readouterr().out
+    assert "shifts <= 1 px" in capsys.readouterr().out
     b = AEKMeans(3, **kw).fit(x)
     np.testing.assert_array_equal(a.transform(x), b.transform(x))
     np.testing.assert_array_equal(a.labels_, b.labels_)
@@ -157,18 +177,18 @@ def test_fit_shifts_image_rows_and_stays_repeatable(images, capsys):
 
 
 def test_shifts_run_inside_the_xla_compiled_step(images, monkeypatch):
-    from kdc.cluster import _autoencoder
+    from tests.conftest import DEFAULT_JIT
 
-    monkeypatch.setattr(_autoencoder, "JIT_COMPILE", True)  # the default outside tests
+    monkeypatch.setattr(_plan, "default_jit", DEFAULT_JIT)  # the default outside tests
     x, _ = images
     est = AEKMeans(3, **{**TINY, "random_state": 0, "precision": "float32"}).fit(x)
-    assert est.autoencoder_.jit_compile is True
+    assert est.training_plan_["pretrain"]["jit_compile"] is True
     losses = est.history_["pretrain"]["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
 def test_streamed_images_are_shifted_too(images, tmp_path, monkeypatch):
-    from kdc.cluster import _streaming
+    from kdc.training import data as _streaming
 
     monkeypatch.setattr(_streaming, "STREAM_MIN_BYTES", 0)  # stream the tiny memmap
     x, _ = images

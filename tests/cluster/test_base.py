@@ -344,7 +344,8 @@ def test_denoising_autoencoder_with_verbose_1_stage_lines(data, capsys):
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("[kdc]")]
     assert lines[0] == "[kdc] AEKMeans: 240 samples, 20 features, 3 clusters"
-    assert "[kdc] pretraining DenoisingAutoencoder for 1 epochs (batch size 32)" in lines
+    assert any(line.startswith("[kdc] pretraining DenoisingAutoencoder: 1 epochs x 8 steps of 32")
+               for line in lines)
     assert any(line.startswith("[kdc] pretraining done in ") for line in lines)
     assert "[kdc] fitting the k-means (n_init=1) head" in lines
     assert lines[-1].startswith("[kdc] head done")
@@ -522,7 +523,7 @@ def test_mixed_precision_pretraining_keeps_a_callable_activation(data, autoencod
 
 
 def test_auto_precision_uses_bf16_only_where_asked_on_cpus_that_have_it(monkeypatch):
-    from kdc.cluster import _precision
+    from kdc.training import precision as _precision
 
     monkeypatch.setattr(_precision, "gpu_available", lambda: False)
     for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
@@ -547,16 +548,73 @@ def test_invalid_precision_names_the_argument(data):
 
 
 def test_auto_pretraining_epochs_follow_the_sample_budget():
-    from kdc.cluster._autoencoder import resolve_epochs
+    from kdc.training.plan import resolve_epochs
 
-    assert resolve_epochs("auto", 70_000) == 25  # MNIST
-    assert resolve_epochs("auto", 10_000) == 100  # MNIST-test: capped at 100
-    assert resolve_epochs("auto", 1_000_000) == 10  # at least 10 epochs
-    assert resolve_epochs(3, 70_000) == 3
-    # N2D's larger budget: 36 epochs on MNIST, the same cap on smaller data
-    assert resolve_epochs("auto", 70_000, N2D._auto_sample_budget) == 36
-    assert resolve_epochs("auto", 10_000, N2D._auto_sample_budget) == 100
     for cls in (AEKMeans, DEC, IDEC):
-        assert cls._auto_sample_budget == 1_750_000
+        assert cls().get_params()["pretrain_budget"] == 1_750_000
+    assert N2D().get_params()["pretrain_budget"] == 2_520_000
+    assert resolve_epochs("auto", 70_000, 1_750_000) == 25  # MNIST
+    assert resolve_epochs("auto", 10_000, 1_750_000) == 100  # MNIST-test: capped at 100
+    assert resolve_epochs("auto", 1_000_000, 1_750_000) == 10  # at least 10 epochs
+    assert resolve_epochs(3, 70_000, 1_750_000) == 3
+    # N2D's larger budget: 36 epochs on MNIST, the same cap on smaller data
+    assert resolve_epochs("auto", 70_000, 2_520_000) == 36
+    assert resolve_epochs("auto", 10_000, 2_520_000) == 100
     with pytest.raises(ValueError, match="pretrain_epochs.*'many'"):
-        resolve_epochs("many", 10)
+        resolve_epochs("many", 10, 1_750_000)
+    with pytest.raises(ValueError, match="pretrain_budget.*0"):
+        resolve_epochs("auto", 10, 0)
+
+
+SHARED_TRAINING = ("pretrain_budget", "lr_decay_end", "unshifted_end", "jit_compile",
+                   "steps_per_execution", "pin_threads", "optimizer", "learning_rate",
+                   "batch_size", "augment", "precision")
+
+
+def test_estimators_share_every_training_parameter_and_differ_only_in_defaults():
+    params = {cls: cls().get_params() for cls in (AEKMeans, DEC, IDEC, N2D)}
+    for cls, values in params.items():
+        assert set(SHARED_TRAINING) <= set(values), cls
+        assert not [a for a in vars(cls) if a.startswith("_auto") or a.endswith("_end")], cls
+    n2d, aek = params[N2D], params[AEKMeans]
+    assert (n2d["pretrain_budget"], n2d["unshifted_end"], n2d["lr_decay_end"]) == (
+        2_520_000, 0.2, 0.3)
+    assert (aek["pretrain_budget"], aek["unshifted_end"], aek["lr_decay_end"]) == (
+        1_750_000, 0.0, 0.0)
+
+
+def test_aekmeans_and_n2d_with_the_same_training_parameters_pretrain_identically():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(64, 16, 16)).astype("float32")  # images: shifts apply
+    shared = dict(TINY, pretrain_epochs="auto", pretrain_budget=64 * 10, unshifted_end=0.2,
+                  lr_decay_end=0.3, random_state=0)
+    n2d = N2D(3, n_neighbors=5, **shared).fit(x)
+    aek = AEKMeans(3, n_init=1, **shared).fit(x)
+    assert n2d.training_plan_["pretrain"] == aek.training_plan_["pretrain"]
+    for a, b in zip(n2d.autoencoder_.get_weights(), aek.autoencoder_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = AEKMeans(3, n_init=1, **{**shared, "unshifted_end": 0.0}).fit(x)
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        other.autoencoder_.get_weights(), aek.autoencoder_.get_weights()))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(verbose="yes"), r"verbose must be an int >= 0.*verbose='yes'"),
+    (dict(verbose=-1), r"verbose must be an int >= 0"),
+    (dict(pretrain_budget=0), r"pretrain_budget.*0"),
+    (dict(unshifted_end=1.5), r"unshifted_end.*1.5"),
+    (dict(lr_decay_end=-0.1), r"lr_decay_end.*-0.1"),
+    (dict(jit_compile="always"), r"jit_compile must be True, False or 'auto'"),
+    (dict(steps_per_execution=0), r"steps_per_execution.*0"),
+    (dict(pin_threads="yes"), r"pin_threads must be True or False"),
+])
+def test_training_parameters_are_checked_when_fit_starts(data, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AEKMeans(3, **{**TINY, **kwargs}).fit(data[0])
+
+
+def test_verbose_prints_the_training_plan_in_one_line(data, capsys):
+    est = AEKMeans(3, **{**TINY, "verbose": 1}).fit(data[0])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "steps/call" in line]
+    assert len(lines) == 1 and "float32" in lines[0] and "data: array" in lines[0]
+    assert est.training_plan_["pretrain"]["epochs"] == TINY["pretrain_epochs"]

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from kdc import models as kdc_models
-from kdc.cluster._fused_adam import FusedAdam
+from kdc.training.optimizers import FusedAdam
 from kdc.cluster.dec import DEC, IDEC
 from kdc.models.autoencoder import DenseAutoencoder
 from tests.conftest import TINY, make_blobs
@@ -181,7 +181,7 @@ def test_mixed_precision_is_finite_and_restores_the_policy(pretrained, cls, prec
 
 
 def test_policy_is_restored_after_an_error(pretrained, monkeypatch):
-    def boom(self, autoencoder, params):
+    def boom(self, autoencoder, params, augmentation=None):
         assert keras.config.dtype_policy().name == "mixed_bfloat16"
         raise RuntimeError("boom")
 
@@ -224,11 +224,12 @@ def test_clustering_optimizer_defaults():
     copy = DEC(clustering_optimizer=mine)._make_clustering_optimizer()
     assert copy is not mine and np.isclose(float(copy.learning_rate), 0.005)
     assert type(copy) is keras.optimizers.RMSprop
-    # Keras' Adam as an instance runs the fused kernel too, at its own learning rate
+    # an instance keeps its class and its own learning rate; the string "adam" is fused
     adamw = keras.optimizers.AdamW(0.004, weight_decay=0.01)
-    fused = IDEC(clustering_optimizer=adamw)._make_clustering_optimizer()
-    assert type(fused) is FusedAdam and fused.weight_decay == 0.01
-    assert np.isclose(float(fused.learning_rate), 0.004)
+    copy = IDEC(clustering_optimizer=adamw)._make_clustering_optimizer()
+    assert type(copy) is keras.optimizers.AdamW and copy.weight_decay == 0.01
+    assert np.isclose(float(copy.learning_rate), 0.004)
+    assert type(IDEC(clustering_optimizer="adam")._make_clustering_optimizer()) is FusedAdam
     faster = IDEC(clustering_optimizer=adamw, clustering_learning_rate=0.02)
     assert np.isclose(float(faster._make_clustering_optimizer().learning_rate), 0.02)
 

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 from kdc import AEKMeans
-from kdc.cluster import _autoencoder
-from kdc.cluster._autoencoder import execution_steps
+from kdc.training import plan
+
+
+def execution_steps(steps, callbacks=(), distributed=False):
+    return plan.resolve_steps_per_execution("auto", steps, callbacks, distributed)
+
 from tests.conftest import TINY, make_blobs
 
 
@@ -43,7 +47,7 @@ class _EpochRecorder(keras.callbacks.Callback):
     (1, 1),
 ])
 def test_steps_per_call_divide_the_epoch(steps, expected):
-    assert _autoencoder.EXECUTION_STEPS_LIMIT == 200
+    assert plan.EXECUTION_STEPS_LIMIT == 200
     assert execution_steps(steps) == expected
     assert execution_steps(steps, [keras.callbacks.EarlyStopping(), _EpochRecorder()]) == expected
 
@@ -56,15 +60,23 @@ def test_callbacks_acting_on_batches_get_one_step_per_call(callback):
     assert execution_steps(274, [keras.callbacks.EarlyStopping(), callback]) == 1
 
 
-def test_several_steps_per_call_train_exactly_as_one_step_per_call(monkeypatch):
+def test_an_int_asks_for_at_most_that_many_steps_per_call():
+    assert plan.resolve_steps_per_execution(50, 274) == 2  # the largest divisor <= 50
+    assert plan.resolve_steps_per_execution(500, 274) == 274
+    assert plan.resolve_steps_per_execution(8, 274, [keras.callbacks.TerminateOnNaN()]) == 1
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        plan.resolve_steps_per_execution(0, 274)
+
+
+def test_several_steps_per_call_train_exactly_as_one_step_per_call():
     x, _ = make_blobs(n_samples=320)  # 10 batches of 32: 10 steps per call
     params = dict(TINY, pretrain_epochs=4)
     epochs = _EpochRecorder()
     fast = AEKMeans(3, n_init=1, random_state=0, callbacks=[epochs], **params).fit(x)
     assert epochs.steps_per_execution == 10 and epochs.epochs == [0, 1, 2, 3]
-    monkeypatch.setattr(_autoencoder, "EXECUTION_STEPS_LIMIT", 1)
     slow_epochs = _EpochRecorder()
-    slow = AEKMeans(3, n_init=1, random_state=0, callbacks=[slow_epochs], **params).fit(x)
+    slow = AEKMeans(3, n_init=1, random_state=0, callbacks=[slow_epochs], steps_per_execution=1,
+                    **params).fit(x)
     assert slow_epochs.steps_per_execution == 1
     assert fast.history_["pretrain"]["loss"] == slow.history_["pretrain"]["loss"]
     for a, b in zip(fast.autoencoder_.get_weights(), slow.autoencoder_.get_weights()):
@@ -81,6 +93,10 @@ def test_a_batch_callback_sees_every_batch_of_every_epoch():
 def test_one_step_per_call_under_a_distribution_strategy():
     import tensorflow as tf
 
-    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
-        assert execution_steps(274) == 1
+    assert execution_steps(274, distributed=True) == 1
     assert execution_steps(274) == 137
+    x, _ = make_blobs(n_samples=64)
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        est = AEKMeans(3, n_init=1, random_state=0, **TINY).fit(x)
+    assert est.training_plan_["pretrain"]["steps_per_execution"] == 1
+    assert est.training_plan_["pretrain"]["distributed"] == "OneDeviceStrategy"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kdc.cluster._autoencoder import make_optimizer
-from kdc.cluster._fused_adam import FusedAdam
+from kdc.training.optimizers import make_optimizer
+from kdc.training.optimizers import FusedAdam
 
 
 def _steps(optimizer, n_steps=5, wrap=None):
@@ -49,25 +49,28 @@ def test_fused_adam_amsgrad_and_schedule_match_keras_adam():
             np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
 
 
-def test_make_optimizer_gives_fused_adam_for_keras_adam_and_adamw():
+def test_make_optimizer_gives_fused_adam_for_the_string_adam_only():
     for name in ("adam", "Adam"):
         opt = make_optimizer(name, 0.01)
         assert type(opt) is FusedAdam and opt.weight_decay is None
         assert float(opt.learning_rate) == pytest.approx(0.01)
-    named = make_optimizer("adamw", 0.01)  # Keras' AdamW defaults, fused
-    assert type(named) is FusedAdam
-    assert named.weight_decay == pytest.approx(keras.optimizers.AdamW().weight_decay)
+    assert type(make_optimizer("adamw", 0.01)) is keras.optimizers.AdamW
+    # an instance keeps its class and configuration: copied, never swapped
     mine = keras.optimizers.AdamW(0.5, beta_1=0.7, weight_decay=0.03)
     copy = make_optimizer(mine, 0.02)
-    assert type(copy) is FusedAdam and copy is not mine
+    assert type(copy) is keras.optimizers.AdamW and copy is not mine
     assert copy.beta_1 == 0.7 and copy.weight_decay == pytest.approx(0.03)
     assert float(copy.learning_rate) == pytest.approx(0.02)
+    assert float(mine.learning_rate) == pytest.approx(0.5)  # the user's object is unchanged
+    assert type(make_optimizer(keras.optimizers.Adam(0.1))) is keras.optimizers.Adam
+    fused = make_optimizer(FusedAdam(0.3, beta_2=0.9))
+    assert type(fused) is FusedAdam and fused.beta_2 == 0.9
     schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.5)
     assert float(make_optimizer(keras.optimizers.Adam(schedule), 0.02).learning_rate) == (
         pytest.approx(0.02))
-    # amsgrad has no fused kernel, and other optimizers keep their class
-    assert type(make_optimizer(keras.optimizers.Adam(amsgrad=True), 0.1)) is keras.optimizers.Adam
     assert type(make_optimizer("sgd", 0.1)) is keras.optimizers.SGD
+    with pytest.raises(ValueError, match=r"optimizer must be the name of a Keras optimizer"):
+        make_optimizer("nope")
 
 
 @pytest.mark.parametrize("wrap", [None, tf.function], ids=["eager", "graph"])

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from kdc import AEKMeans, N2D
-from kdc.cluster import _autoencoder, n2d
-from kdc.cluster._autoencoder import ConstantThenLinearDecay
+from kdc.cluster import n2d
+from kdc.training import plan
+from kdc.training.optimizers import ConstantThenLinearDecay
 
 from tests.conftest import TINY, make_blobs
 
@@ -42,12 +43,15 @@ def test_n2d_alone_decays_its_pretraining_rate_to_zero():
     est = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
     schedule, rate = _rate(est)
     assert isinstance(schedule, ConstantThenLinearDecay)
-    assert (schedule.total_steps, schedule.decay_fraction) == (24, n2d.N2D_DECAY_END)
+    assert (schedule.total_steps, schedule.decay_fraction) == (24, n2d.N2D_LR_DECAY_END)
     assert int(est.autoencoder_.optimizer.iterations) == 24 and rate == 0.0
     aek = AEKMeans(3, random_state=0, **TINY).fit(x)
     schedule, rate = _rate(aek)  # a constant rate
     assert not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
     assert rate == pytest.approx(1e-3)
+    decayed = AEKMeans(3, random_state=0, lr_decay_end=0.5, **TINY).fit(x)
+    schedule, rate = _rate(decayed)  # the same parameter gives AEKMeans the decay too
+    assert (schedule.total_steps, schedule.decay_fraction, rate) == (24, 0.5, 0.0)
 
 
 def test_a_callback_that_sets_the_rate_keeps_it_constant():
@@ -57,4 +61,4 @@ def test_a_callback_that_sets_the_rate_keeps_it_constant():
     assert not isinstance(est.autoencoder_.optimizer._learning_rate,
                           keras.optimizers.schedules.LearningRateSchedule)
     assert _rate(est)[1] == pytest.approx(1e-3)
-    assert isinstance(plateau, _autoencoder.LR_CALLBACKS)
+    assert isinstance(plateau, plan.LR_CALLBACKS)

@@ -8,7 +8,7 @@ from sklearn.mixture import GaussianMixture
 
 from kdc import N2D
 from kdc.cluster import n2d
-from kdc.cluster._manifold import ExactNeighborIndex, layout_epochs, make_umap
+from kdc._manifold import ExactNeighborIndex, layout_epochs, make_umap
 from kdc.metrics import cluster_accuracy
 
 from tests.conftest import TINY, make_blobs
@@ -244,10 +244,9 @@ def test_bad_manifold_sample_size(blobs, size):
         N2D(3, manifold=PCA(n_components=2), manifold_sample_size=size, **TINY).fit(x)
 
 
-def test_auto_pretraining_uses_n2d_s_own_sample_budget(blobs, monkeypatch):
+def test_auto_pretraining_follows_pretrain_budget(blobs):
     x, _ = blobs
-    monkeypatch.setattr(N2D, "_auto_sample_budget", 12 * len(x))  # 12 epochs' worth
-    params = {**TINY, "pretrain_epochs": "auto"}
+    params = {**TINY, "pretrain_epochs": "auto", "pretrain_budget": 12 * len(x)}  # 12 epochs
     est = N2D(3, n_neighbors=10, random_state=0, **params).fit(x)
     assert len(est.history_["pretrain"]["loss"]) == 12
 
@@ -264,27 +263,32 @@ def test_umap_layout_epochs_shrink_on_large_data():
 
 
 _UMAP_IN_A_FRESH_PROCESS = """
-import json
+import json, os
 import numpy as np
 import umap.layouts
-from kdc.cluster._manifold import cache_umap_kernels, fit_transform, make_umap
+from numba.core.caching import NullCache
+from kdc._manifold import cache_umap_kernels, fit_transform, make_umap
+layout = umap.layouts._nb_optimize_layout_euclidean_single_epoch
+cached = cache_umap_kernels() if os.environ["OPT_IN"] == "1" else 0
 z = np.random.default_rng(0).normal(size=(300, 6)).astype("float32")
 m = make_umap(z, n_components=2, n_neighbors=10, min_dist=0.0, metric="euclidean",
               random_state=0, verbose=False, n_epochs=20)
 out = fit_transform(m, z)
-stats = umap.layouts._nb_optimize_layout_euclidean_single_epoch.stats
-print(json.dumps({"cached": cache_umap_kernels(), "hits": sum(stats.cache_hits.values()),
+stats = layout.stats
+print(json.dumps({"cached": cached, "hits": sum(stats.cache_hits.values()),
+                  "untouched": isinstance(layout._cache, NullCache),
                   "out": out.round(5).tolist()}))
 """
 
 
-def _umap_in_a_fresh_process(cache_dir, enabled="1"):
+def _umap_in_a_fresh_process(cache_dir, enabled="1", opt_in="1"):
     import json
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "KDC_NUMBA_CACHE": enabled}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "KDC_NUMBA_CACHE": enabled,
+           "OPT_IN": opt_in}
     run = subprocess.run([sys.executable, "-c", _UMAP_IN_A_FRESH_PROCESS], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -302,3 +306,8 @@ def test_umap_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
     assert off["cached"] == 0  # other packages may use the cache, umap-learn's kernels do not
     assert not any("layout_euclidean" in p.name for p in (tmp_path / "off").rglob("*.nbi"))
     assert off["out"] == first["out"]
+    # without the opt-in (the library's own calls), umap-learn is left as it is
+    plain = _umap_in_a_fresh_process(tmp_path / "plain", opt_in="0")
+    assert plain["untouched"] and not first["untouched"]
+    assert not any("layout_euclidean" in p.name for p in (tmp_path / "plain").rglob("*.nbi"))
+    assert plain["out"] == first["out"]

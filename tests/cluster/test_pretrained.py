@@ -11,6 +11,7 @@ import kdc
 from kdc import _pretrained
 from kdc._pretrained import PretrainedWeightsError
 from kdc.cluster import _autoencoder
+from kdc.training.data import InMemory
 from tests.conftest import TINY, make_blobs
 
 X, Y = make_blobs(n_samples=120)
@@ -44,7 +45,7 @@ def test_pretrained_weights_are_loaded_and_pretraining_skipped(weights_dir):
     assert est.timings_["pretrain"] == 0.0
     for a, b in zip(est.autoencoder_.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    expected = model.encoder(est._apply_scaling(X)).numpy()  # X is min-max scaled by fit
+    expected = model.encoder(est._apply_scaling(InMemory(X)).array).numpy()  # min-max scaled
     np.testing.assert_allclose(est.transform(X), expected, rtol=1e-5, atol=1e-6)
 
 

@@ -1,11 +1,18 @@
-"""Data that is not held in memory: memory-mapped arrays, ``.npy`` paths, ``tf.data``.
+"""Every kind of input behind one interface: arrays, memmaps, ``.npy`` paths, ``tf.data``.
 
-The estimators turn such an ``x`` into a :class:`Stream` (see :func:`as_stream`)
-and never copy it whole into memory:
+An estimator's validated, scaled input is an :class:`InMemory` (an array
+held in memory) or a :class:`Stream` (data read chunk by chunk). Both offer
+the same methods (``n_samples``, ``configured``, ``map_chunks``,
+``mean_squared_error``, ``training_dataset``, ``prediction_input``, ``kind``),
+so the estimators and the training engine have no per-input-kind branches.
+
+Data that is not held in memory (a memmap or ``.npy`` file of at least
+``STREAM_MIN_BYTES``, a ``tf.data.Dataset``) becomes a :class:`Stream` (see
+:func:`as_stream`) and is never copied whole into memory:
 
 - ``fit`` starts with one validation pass that counts the rows, checks them
   (numbers, finite values, one sample shape) and accumulates the scaling
-  statistics chunk by chunk (:mod:`kdc.cluster._scaling`);
+  statistics chunk by chunk (:mod:`kdc.training.scaling`);
 - training reads the data through a ``tf.data`` pipeline: the rows are shuffled
   with a buffer of ``SHUFFLE_BUFFER_ROWS`` rows (memory-mapped rows are first
   read in blocks of ``SHUFFLE_BLOCK_ROWS`` taken in random order), batched,
@@ -28,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdc.cluster._scaling import EMBED_BATCH, ScalingStatistics, chunk_rows
+from kdc.training.scaling import EMBED_BATCH, ScalingStatistics, chunk_rows
 
 SHUFFLE_BUFFER_ROWS = 16_384
 SHUFFLE_BLOCK_ROWS = 1024
@@ -41,35 +48,101 @@ STREAM_MIN_BYTES = 256 * 2**20
 def fit_arguments(x, batch_size, *, epochs, indices=False):
     """The data arguments of ``model.fit`` for ``epochs`` epochs on ``x`` in shuffled batches.
 
-    ``x`` is an array or a :class:`Stream`. Targets are ``x`` itself
-    (autoencoders) or, with ``indices=True``, each row's index (DEC/IDEC
-    self-training). Shuffling seeds come from NumPy's global generator, which
-    ``random_state`` has seeded: repeatable fits, and different runs
-    otherwise. (Image shifts are applied inside the training step, see
-    :func:`kdc.cluster._augment.shifted_training`.)
+    ``x`` is an array, an :class:`InMemory` or a :class:`Stream`. Targets
+    are ``x`` itself (autoencoders) or, with ``indices=True``, each row's
+    index (DEC/IDEC self-training). Shuffling seeds come from NumPy's global
+    generator, which ``random_state`` has seeded: repeatable fits, and
+    different runs otherwise. (Image shifts are part of the trained model,
+    see :mod:`kdc.training.augment`.)
 
-    One ``tf.data`` pipeline serves all the epochs, passed with
-    ``steps_per_epoch``: Keras then reads it through one iterator for the
-    whole fit instead of making one per epoch, as it does for arrays. Ending
-    such an iterator waits for tf.data's autotuning thread, which stalled
-    whole epochs' starts: on the 2-core machine, MNIST pretraining epochs of
-    7-8 s began with 1-10 s of waiting (in 4 of 6 epochs of one run), and
-    5 epochs took 46.8 s with Keras' array pipeline against 39.9 s with this
-    one. The pipeline also runs with autotuning off, so the one iterator
-    ends at once too.
+    On the TensorFlow backend one ``tf.data`` pipeline serves all the epochs,
+    passed with ``steps_per_epoch``: Keras then reads it through one iterator
+    for the whole fit instead of making one per epoch, as it does for arrays;
+    ending such an iterator waits for tf.data's autotuning thread, which
+    stalled the start of epochs, so the pipeline also runs with autotuning
+    off. On other backends in-memory rows go to Keras' own array pipeline
+    (shuffled by Keras); streamed input needs TensorFlow.
     """
+    import keras
+
+    data = as_data(x)
+    if keras.backend.backend() != "tensorflow":
+        if isinstance(data, Stream):
+            _check_backend(data)  # raises: streams are read through tf.data
+        rows = data.array
+        target = np.arange(rows.shape[0], dtype="int64") if indices else rows
+        return dict(x=rows, y=target, batch_size=batch_size, shuffle=True)
     seed = int(np.random.randint(2**31 - 1))
-    if isinstance(x, Stream):
-        data = x.training_dataset(batch_size, indices=indices, seed=seed, epochs=epochs)
-    else:
-        data = _array_training_dataset(x, batch_size, epochs, indices, seed)
-    return dict(x=data, steps_per_epoch=steps_per_epoch(x, batch_size), shuffle=False)
+    dataset = data.training_dataset(batch_size, indices=indices, seed=seed, epochs=epochs)
+    return dict(x=dataset, steps_per_epoch=steps_per_epoch(x, batch_size), shuffle=False)
+
+
+def as_data(x):
+    """``x`` itself if it is an :class:`InMemory` or a :class:`Stream`, else an :class:`InMemory`
+    of the (already validated) array ``x``."""
+    return x if isinstance(x, (InMemory, Stream)) else InMemory(np.asarray(x))
 
 
 def steps_per_epoch(x, batch_size):
-    """The number of training batches in one pass over ``x`` (an array or a :class:`Stream`)."""
-    n = x.n_samples if isinstance(x, Stream) else x.shape[0]
-    return math.ceil(n / batch_size)
+    """The number of training batches in one pass over ``x`` (an array, InMemory or Stream)."""
+    return math.ceil(as_data(x).n_samples / batch_size)
+
+
+def describe_kind(x):
+    """What kind of input ``x`` is: "array", "memmap", ".npy file" or "tf.data"."""
+    return as_data(x).kind
+
+
+class InMemory:
+    """Validated float32 rows held in memory, with the methods of :class:`Stream`.
+
+    Args:
+        array: the rows, already checked and scaled.
+    """
+
+    kind = "array"
+
+    def __init__(self, array):
+        self.array = array
+
+    @property
+    def n_samples(self):
+        return int(self.array.shape[0])
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    def with_scaling(self, scale, offset):
+        """The rows scaled as ``flat * scale + offset`` (None: unchanged), in float32."""
+        if scale is None:
+            return self
+        flat = self.array.reshape(self.n_samples, -1)
+        flat = (flat * scale + offset).astype("float32")
+        return InMemory(flat.reshape(self.array.shape))
+
+    def configured(self, *, model_shape=None):
+        """A view with samples reshaped to ``model_shape``."""
+        if model_shape is None:
+            return self
+        return InMemory(self.array.reshape((self.array.shape[0],) + tuple(model_shape)))
+
+    def map_chunks(self, function):
+        """``function`` of all the rows (it chunks them itself when it must)."""
+        return function(self.array)
+
+    def mean_squared_error(self, function):
+        """Mean over rows and values of ``(function(rows) - rows) ** 2`` (a reconstruction)."""
+        return float(np.mean((function(self.array) - self.array) ** 2))
+
+    def training_dataset(self, batch_size, *, indices=False, seed=None, epochs=1):
+        """Shuffled batches for ``model.fit`` (see :func:`fit_arguments`)."""
+        return _array_training_dataset(self.array, batch_size, epochs, indices,
+                                       0 if seed is None else seed)
+
+    def prediction_input(self, batch_size):
+        """The rows in order, for ``predict`` passes: the array itself."""
+        return self.array
 
 
 def _array_training_dataset(x, batch_size, epochs, indices, seed):
@@ -159,6 +232,18 @@ def as_stream(x, name="x"):
     return None
 
 
+def _check_backend(stream):
+    """Streams are read through tf.data: refuse them on another Keras backend."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "x streamed from a memmap, a .npy path or a tf.data.Dataset needs the TensorFlow "
+            f"backend of Keras (KERAS_BACKEND=tensorflow). Received: {stream.describe()} with "
+            f"the {keras.backend.backend()} backend. Pass an in-memory array instead.")
+    return stream
+
+
 def resolve(x, name="x"):
     """``(stream, x)`` for an estimator's input ``x``.
 
@@ -170,7 +255,7 @@ def resolve(x, name="x"):
     stream = as_stream(x, name)
     if isinstance(stream, ArrayStream) and stream.array.nbytes < STREAM_MIN_BYTES:
         return None, np.array(stream.array)
-    return stream, x
+    return (None if stream is None else _check_backend(stream)), x
 
 
 def n_samples_hint(x):
@@ -206,6 +291,10 @@ class Stream:
     @property
     def n_features(self):
         return int(np.prod(self.sample_shape))
+
+    def with_scaling(self, scale, offset):
+        """A copy that scales each chunk or batch as ``flat * scale + offset`` when read."""
+        return self.configured(scale=scale, offset=offset)
 
     def configured(self, **attributes):
         """A copy with ``scale``, ``offset``, ``model_shape``... set."""
@@ -338,6 +427,15 @@ class Stream:
         data = rows.batch(batch_size).map(prepare, num_parallel_calls=2).repeat(epochs)
         return without_autotuning(data.prefetch(2))
 
+    @property
+    def kind(self):
+        """"memmap", ".npy file" or "tf.data"."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def prediction_input(self, batch_size=EMBED_BATCH):
+        """The rows in order, for ``predict`` passes: :meth:`predict_dataset`."""
+        return self.predict_dataset(batch_size)
+
     def predict_dataset(self, batch_size=EMBED_BATCH):
         """The scaled model inputs in order, in batches of ``batch_size``, as a ``tf.data.Dataset``
         (scaled in NumPy exactly as :meth:`model_chunks`)."""
@@ -379,6 +477,10 @@ class ArrayStream(Stream):
                 f"{name} must have at least 1 feature. Received: {name}="
                 f"{self._describe(array)}")
         super().__init__(name, tuple(array.shape[1:]), int(array.shape[0]))
+
+    @property
+    def kind(self):
+        return ".npy file" if self._source else "memmap"
 
     def _describe(self, array):
         what = f"array of shape {array.shape} and dtype {array.dtype}"
@@ -445,6 +547,8 @@ class DatasetStream(Stream):
         if rank is not None and None not in spec.shape[1:]:
             sample_shape = tuple(int(d) for d in spec.shape[1:])
         super().__init__(name, sample_shape, None)
+
+    kind = "tf.data"
 
     def describe(self, name=None):
         return (f"{name or self.name}: a tf.data.Dataset yielding {self._spec.dtype.name} "

@@ -104,6 +104,10 @@ class ExactNeighborIndex:
 def cache_umap_kernels():
     """Let numba keep umap-learn's compiled kernels on disk; returns how many it caches.
 
+    An explicit opt-in, process-wide: kdc's command line and
+    ``scripts/benchmark.py`` call it; the library itself never does, since
+    it changes umap-learn's functions for the whole process.
+
     umap-learn compiles its numba functions in every new process and asks
     numba for no on-disk cache, so each ``kdc`` command or script paid about
     10 s of compilation on 2 cores before its first UMAP (the layout, the
@@ -160,7 +164,6 @@ def make_umap(z, *, n_components, n_neighbors, min_dist, metric, random_state, v
         import umap
     except ImportError as exc:  # pragma: no cover - umap-learn is a dependency
         raise ImportError("N2D's default manifold needs umap-learn: pip install umap-learn") from exc
-    cache_umap_kernels()
     n_samples = z.shape[0]
     n_neighbors = max(2, min(n_neighbors, n_samples - 1))
     # A spectral initialisation needs n_components < n_samples - 1.

@@ -30,13 +30,52 @@ def resolve_strategy(distribute):
     import tensorflow as tf
 
     if distribute is None:
-        return tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+        return check_supported(tf.distribute.get_strategy()) if tf.distribute.has_strategy() \
+            else None
     if not isinstance(distribute, tf.distribute.Strategy):
         raise ValueError(
             "distribute must be None or a tf.distribute.Strategy (e.g. "
             "tf.distribute.MirroredStrategy()). Received: "
             f"distribute={_describe(distribute)}")
-    return distribute
+    return check_supported(distribute)
+
+
+def workers(strategy):
+    """The number of worker tasks of ``strategy``'s cluster (1 for single-machine strategies)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    try:
+        return max(1, len(resolver.cluster_spec().as_dict().get("worker", [])))
+    except (AttributeError, ValueError):
+        return 1
+
+
+def check_supported(strategy):
+    """``strategy``, unless Keras' ``fit`` cannot train under it.
+
+    Keras 3's ``model.fit`` fails under a ``MultiWorkerMirroredStrategy`` of
+    several workers (keras-team/keras#20585: it reduces per-replica batches
+    and losses in ways the collective strategy rejects), and kdc trains with
+    Keras' own ``fit``; such a strategy is refused before any work starts.
+
+    Raises:
+        ValueError: naming the strategy, the workers and what works instead.
+    """
+    n = workers(strategy)
+    if n > 1:
+        import tensorflow as tf
+
+        name = ("MultiWorkerMirroredStrategy"
+                if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                else type(strategy).__name__)
+        raise ValueError(
+            f"distribute: {name} with {n} workers is not supported: "
+            "Keras 3's model.fit, which kdc trains with, cannot train across several workers "
+            "(keras-team/keras#20585). Received: a strategy whose cluster has "
+            f"{n} workers. Train on one machine with tf.distribute.MirroredStrategy() (all of "
+            "its GPUs); a memmap or a .npy path streams data larger than memory there.")
+    return strategy
 
 
 def check_batch_sizes(strategy, **batch_sizes):

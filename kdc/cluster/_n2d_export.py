@@ -1,0 +1,119 @@
+"""N2D's head in TensorFlow ops, for export (the ``export_head`` hook of :class:`kdc.N2D`).
+
+With a UMAP manifold the SavedModel carries UMAP's ``transform`` of new rows
+as TF ops (:mod:`kdc._umap_tf`), followed by the mixture's posterior; other
+manifold learners, or ``manifold_map="parametric"``, get a learned map (see
+:func:`kdc.serving.fit_parametric_map`), kept as the estimator's
+``serving_map_`` so a saved estimator exports the same graph again.
+"""
+
+import keras
+import numpy as np
+
+from kdc import _umap_tf, serving
+from kdc._keras_utils import call_in_chunks
+
+# Interpolated rows labelled by transform + clusterer, added to the map's training set.
+MAP_PROBES = 20_000
+# Interpolated rows on which the export's agreement with predict is measured and recorded.
+CHECK_PROBES = 2_000
+
+
+def export_head(est, verbose, manifold_map="auto"):
+    """N2D's :class:`kdc.serving.ServingHead` (see :meth:`kdc.N2D.export_head`)."""
+    from sklearn.mixture import GaussianMixture
+
+    clusterer = est.clusterer_
+    if isinstance(clusterer, GaussianMixture):
+        terms, kind = serving.gmm_terms(clusterer), "gmm"
+    elif getattr(clusterer, "cluster_centers_", None) is not None:
+        # Nearest centre = the most likely component of unit spherical Gaussians.
+        centers = np.asarray(clusterer.cluster_centers_, "float64")
+        k, d = centers.shape
+        terms, kind = (np.broadcast_to(np.eye(d), (k, d, d)).copy(), centers, np.zeros(k)), "centers"
+    else:
+        raise ValueError(
+            "export of N2D needs a clusterer with a TF equivalent: the default 'gmm' (any "
+            "sklearn GaussianMixture) or one with cluster_centers_ (KMeans). Received: "
+            f"clusterer={type(clusterer).__name__}. Predict with est.predict instead.")
+    reason = _umap_tf.unsupported(est.manifold_)
+    if manifold_map == "umap" and reason is not None:
+        raise ValueError(f"manifold_map='umap' needs a UMAP manifold whose transform kdc can "
+                         f"write in TF ops; this one has {reason}. Use manifold_map='parametric'.")
+    if manifold_map != "parametric" and reason is None:
+        import tensorflow as tf
+
+        transform_terms = _umap_tf.terms(est.manifold_)
+        transform = tf.function(
+            lambda z: _umap_tf.transform(z, transform_terms),
+            input_signature=[tf.TensorSpec([None, transform_terms["fit_z"].shape[1]], tf.float32)])
+
+        def mapper(z, training=False):
+            return transform(tf.cast(z, tf.float32))
+
+        tracked, name = [], "umap transform"
+    else:
+        if getattr(est, "serving_map_", None) is None:
+            z, m, labels = est.embedding_, est.manifold_embedding_, est.labels_
+            if hasattr(est.manifold_, "transform"):
+                probes = _probe_points(est, MAP_PROBES, est._sklearn_seed(4))
+                z, m, labels = (np.concatenate(pair) for pair in zip((z, m, labels), probes))
+            est.serving_map_ = serving.fit_parametric_map(
+                z, m, labels=labels, mixture=terms, seed=est._sklearn_seed(2), verbose=verbose)
+        mapper, name = est.serving_map_, "parametric map"
+        tracked = [mapper]
+    constants = None
+
+    def head(z):
+        import tensorflow as tf
+
+        nonlocal constants
+        constants = constants or [tf.constant(t) for t in terms]
+        logits = serving.mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
+        return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
+
+    def clusters(z):
+        m = call_in_chunks(mapper, z).astype("float64")
+        return np.argmax(keras.ops.convert_to_numpy(serving.mixture_logits(m, terms)), axis=1)
+
+    info = {"head": f"{name} + {kind}",
+            "train_agreement": float(np.mean(clusters(est.embedding_) == est.labels_))}
+    if hasattr(est.manifold_, "transform"):
+        z, _, labels = _probe_points(est, CHECK_PROBES, est._sklearn_seed(5))
+        info["predict_agreement"] = float(np.mean(clusters(z) == labels))
+    if verbose:
+        more = (f" and with predict on {info['predict_agreement']:.2%} of {CHECK_PROBES} points "
+                "between neighbouring rows" if "predict_agreement" in info else "")
+        print(f"[kdc] {name}: exported clusters agree with labels_ on "
+              f"{info['train_agreement']:.2%} of the training rows{more}", flush=True)
+    return serving.ServingHead(head, tracked, info, int(terms[2].shape[0]))
+
+
+def _probe_points(est, size, seed, neighbors=10):
+    """New-row stand-ins labelled the way ``est.predict`` labels new rows.
+
+    Points between a training row and one of its ``neighbors`` nearest rows
+    in the embedding (a uniform step of up to half way), mapped by
+    ``manifold_.transform`` and labelled by the clusterer, as ``predict``
+    does. Training the map on them as well teaches it ``transform``'s
+    behaviour on unseen rows, not only the fitted coordinates.
+
+    Returns:
+        (z, coordinates, labels) of ``min(size, n_samples)`` probe points.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    z = np.asarray(est.embedding_, "float32")
+    rng = np.random.default_rng(seed)
+    size = min(size, z.shape[0])
+    rows = rng.choice(z.shape[0], size, replace=False)
+    k = min(neighbors + 1, z.shape[0])
+    index = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z)
+    _, near = index.kneighbors(z[rows])
+    partner = near[np.arange(size), rng.integers(1, k, size)] if k > 1 else rows
+    step = rng.uniform(0.0, 0.5, (size, 1)).astype("float32")
+    probes = z[rows] + step * (z[partner] - z[rows])
+    coords = est._manifold_transform(probes)
+    return probes, coords, est._label_coordinates(coords)
+
+
