@@ -48,12 +48,20 @@ class ReconstructionTrainer(keras.Model):
     regularisation losses. The autoencoder's weights are the trainer's: a
     fit of the trainer trains the autoencoder.
 
+    The trainer does not cast its inputs (``autocast=False``): under a mixed
+    dtype policy the target stays in the input's precision (float32) and
+    only the autoencoder computes in float16/bfloat16, as with
+    ``compile(loss="mse")`` on the autoencoder itself. It still takes the
+    policy it is created under, so Keras scales the loss under
+    mixed_float16.
+
     Args:
         autoencoder: a Keras autoencoder.
         augmentation: a Keras layer, or None (the input as it is).
     """
 
     def __init__(self, autoencoder, augmentation=None, **kwargs):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.autoencoder = autoencoder
         self.augmentation = augmentation

@@ -140,6 +140,25 @@ def test_reconstruction_trainer_trains_on_the_augmented_batch():
     assert "train_step" not in vars(model) and "train_step" not in vars(trainer)
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_reconstruction_target_keeps_the_inputs_precision_under_mixed_policies(policy):
+    import keras
+
+    from kdc.training.precision import dtype_policy
+
+    with dtype_policy(policy):
+        model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(16)])
+        trainer = ReconstructionTrainer(model, RandomShift(1, (4, 4), seed=0))
+    x = np.random.default_rng(0).uniform(size=(8, 16)).astype("float32")
+    target, reconstruction = trainer(x, training=True)
+    assert keras.backend.standardize_dtype(target.dtype) == "float32"  # not rounded to 16 bits
+    assert keras.backend.standardize_dtype(reconstruction.dtype) == policy.split("_")[1]
+    assert trainer.dtype_policy.name == policy  # Keras scales the loss under mixed_float16
+    trainer.compile(optimizer="adam", jit_compile=False)
+    assert type(trainer.optimizer).__name__ == (
+        "LossScaleOptimizer" if policy == "mixed_float16" else "Adam")
+
+
 def test_n2d_alone_pretrains_its_last_steps_on_unshifted_images(images):
     from kdc import N2D
 
