@@ -219,7 +219,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Raises:
             ValueError: for invalid data or arguments, e.g. a ``batch_size``
-                that the replicas of the distribution strategy cannot share.
+                that the replicas of the distribution strategy cannot share;
+                or when training diverges (a loss that is not finite), at the
+                end of that epoch, naming the phase and the learning rate.
         """
         self._check_params()
         strategy = _distribute.resolve_strategy(self.distribute)

@@ -173,7 +173,8 @@ class _SelfTrainingClusterer(BaseDeepClusterer):
             # LabelChangeStopping warns when no update falls inside a short run.
             warnings.filterwarnings("ignore", message="LabelChangeStopping saw no")
             engine.fit_by_plan(self.model_, x, phase, callbacks=callbacks,
-                               verbose=self.verbose >= 2, indices=True)
+                               verbose=self.verbose >= 2, indices=True,
+                               rate_name="clustering_learning_rate")
         self.timings_["self_training"] = time.perf_counter() - t0
         if ae is not self.autoencoder_:
             self.autoencoder_.set_weights(ae.get_weights())

@@ -12,8 +12,11 @@ policy is trained, and its weights are copied back, so the model itself
 stays float32 (see :mod:`kdc.training.precision`).
 """
 
+import math
 import sys
 import time
+
+import keras
 
 from kdc._validation import check_float
 from kdc.training import data as _data
@@ -105,19 +108,52 @@ def pretrain(model, x, plan, *, optimizer, callbacks=(), verbose=1, input_shape,
         time.perf_counter() - start)
 
 
-def fit_by_plan(model, x, plan, *, callbacks=(), verbose=0, indices=False):
+def fit_by_plan(model, x, plan, *, callbacks=(), verbose=0, indices=False,
+                rate_name="learning_rate"):
     """``model.fit`` on ``x`` for ``plan.epochs`` epochs of shuffled batches (a compiled model).
 
     With ``indices`` the targets are each row's index (DEC/IDEC's rows of P).
+    A non-finite loss ends training with a ValueError naming ``rate_name``
+    (:class:`StopOnDivergence`).
     """
     return model.fit(
         **_data.fit_arguments(x, plan.batch_size, epochs=plan.epochs, indices=indices),
-        epochs=plan.epochs, callbacks=_with_pinning(callbacks, plan),
+        epochs=plan.epochs, callbacks=_with_pinning(callbacks, plan, rate_name),
         verbose=keras_verbose(verbose))
 
 
-def _with_pinning(callbacks, plan):
-    return [*(callbacks or ()), *([SpreadThreads()] if plan.pin_threads else [])]
+def _with_pinning(callbacks, plan, rate_name="learning_rate"):
+    guard = StopOnDivergence(plan.phase, plan.learning_rate, plan.epochs, rate_name)
+    return [*(callbacks or ()), guard, *([SpreadThreads()] if plan.pin_threads else [])]
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Ends training with a ValueError at the end of the first epoch whose loss is not finite.
+
+    A diverged run (NaN or infinite loss) would otherwise train to its last
+    epoch and fail later, far from the cause. The error names the phase, the
+    epoch and the learning rate.
+
+    Args:
+        phase: "pretrain" or "self_training".
+        learning_rate: float, the phase's base rate (named in the error).
+        epochs: int, the phase's epochs.
+        rate_name: the estimator argument that sets the rate.
+    """
+
+    def __init__(self, phase, learning_rate, epochs, rate_name="learning_rate"):
+        super().__init__()
+        self.phase, self.learning_rate = phase, learning_rate
+        self.epochs, self.rate_name = epochs, rate_name
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            what = "pretraining" if self.phase == "pretrain" else "self-training"
+            raise ValueError(
+                f"{what} diverged: its loss was {float(loss)} in epoch {epoch + 1} of "
+                f"{self.epochs}. Lower the learning rate. Received: "
+                f"{self.rate_name}={self.learning_rate:g}")
 
 
 def keras_verbose(verbose):
@@ -131,12 +167,4 @@ def keras_verbose(verbose):
     return 1 if sys.stdout.isatty() else 2
 
 
-def compile_self_training(model, plan, optimizer):
-    """Compile a DEC/IDEC model by ``plan`` (built under its dtype policy by the caller)."""
-    with dtype_policy(plan.precision):
-        model.compile(optimizer=optimizer, jit_compile=plan.jit_compile,
-                      steps_per_execution=plan.steps_per_execution)
-    return model
-
-
-__all__ = ["compile_self_training", "fit_by_plan", "keras_verbose", "plan_phase", "pretrain"]
+__all__ = ["StopOnDivergence", "fit_by_plan", "keras_verbose", "plan_phase", "pretrain"]

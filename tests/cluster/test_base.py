@@ -618,3 +618,21 @@ def test_verbose_prints_the_training_plan_in_one_line(data, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if "steps/call" in line]
     assert len(lines) == 1 and "float32" in lines[0] and "data: array" in lines[0]
     assert est.training_plan_["pretrain"]["epochs"] == TINY["pretrain_epochs"]
+
+
+@pytest.mark.parametrize("cls, kwargs, match", [
+    (AEKMeans, dict(learning_rate=1e9, pretrain_epochs=5),
+     r"pretraining diverged: its loss was (nan|inf) in epoch 1 of 5\. Lower the learning rate\. "
+     r"Received: learning_rate=1e\+09"),
+    (IDEC, dict(pretrain_epochs=0, clustering_optimizer="sgd", clustering_learning_rate=1e9,
+                max_iter=50, update_interval=5),
+     r"self-training diverged: its loss was (nan|inf) in epoch \d+ of \d+.*"
+     r"clustering_learning_rate=1e\+09"),
+])
+def test_divergence_stops_training_at_once(data, cls, kwargs, match):
+    epochs = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epochs.append(epoch))
+    with pytest.raises(ValueError, match=match):
+        cls(3, **{**TINY, "callbacks": [record], **kwargs}).fit(data[0])
+    if cls is AEKMeans:
+        assert epochs == [0]  # stopped in the epoch that diverged, not after the last one
