@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kdc._json import json_safe
 from kdc._figures import NOTES, PLOTS
 from kdc._fileio import atomic_write, staging_dir, swap_in
+from kdc._json import json_safe
+from kdc._validation import NPY_READ_ERRORS
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -163,9 +164,9 @@ def read_labels(path):
         raise ValueError(f"unsupported file type {suffix or '(none)'!r}; use "
                          f"{', '.join(LABEL_SUFFIXES)}.")
     if suffix == ".npy":
-        y = np.load(p, allow_pickle=False)
+        y = _load_numpy(p)
     elif suffix == ".npz":
-        with np.load(p, allow_pickle=False) as arrays:
+        with _load_numpy(p) as arrays:
             key = next((k for k in ("y", "labels") if k in arrays.files), None)
             if key is None:
                 raise ValueError("no array named 'y' or 'labels' (found: "
@@ -419,3 +420,13 @@ def render_markdown(report):
     if report.get("warnings"):
         lines += ["## Warnings", "", *[f"- {_md(w)}" for w in report["warnings"]], ""]
     return "\n".join(lines + files_section(report))
+
+
+def _load_numpy(path):
+    """``np.load(path)`` without pickles; a corrupt file raises ValueError."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except NPY_READ_ERRORS as exc:
+        raise ValueError(f"not a readable numpy file ({type(exc).__name__}: {exc})") from None

@@ -5,6 +5,7 @@ the form used across kdc: ``n_clusters must be an int >= 2. Received: n_clusters
 """
 
 import numbers
+import tokenize
 
 import numpy as np
 
@@ -200,3 +201,8 @@ def check_choice(value, name, choices):
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {options}. Received: {name}={_describe(value)}")
     return value
+
+
+# What numpy raises for a corrupt .npy/.npz file: its header is parsed with
+# ast.literal_eval, which raises SyntaxError or tokenize.TokenError on garbage.
+NPY_READ_ERRORS = (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError)

@@ -427,7 +427,9 @@ def _cmd_predict(args):
         x, _ = _load_data(args.data, args.data_dir, console)
     with console.stage(f"predicting {len(x)} samples", "predicted", timings, "predict"):
         with _errors_as("predicting failed", 1, with_type=True):
-            labels = np.asarray(est.predict(x)).astype(np.int64)
+            # the estimators raise ValueError for input that does not fit the model: bad input
+            with _errors_as(f"--data {args.data!r} does not fit the model", 2, ValueError):
+                labels = np.asarray(est.predict(x)).astype(np.int64)
     with _errors_as(f"cannot write --out '{out}'", 1, OSError):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".npy":

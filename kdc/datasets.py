@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdc._validation import _describe, check_array, check_int
+from kdc._validation import NPY_READ_ERRORS, _describe, check_array, check_int
 
 __all__ = [
     "DATASETS",
@@ -397,7 +397,7 @@ def _read_npz(path, fix=""):
             raise ValueError("it is a single .npy array, not a .npz archive")
         with archive:
             return {key: archive[key] for key in archive.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+    except (*NPY_READ_ERRORS, zipfile.BadZipFile) as exc:
         raise ValueError(f"Could not read '{path}' as a .npz archive of numeric arrays: {exc}. "
                          f"{fix}".rstrip()) from None
 
@@ -551,7 +551,7 @@ def _load_file(path):
     elif suffix == ".npy":
         try:
             x = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+        except NPY_READ_ERRORS as exc:
             raise ValueError(f"Could not read '{path}' as a numeric .npy array: {exc}") from None
     elif suffix == ".csv":
         x, y = _read_csv(path)

@@ -430,6 +430,16 @@ def test_predict_with_the_saved_model_of_a_fit_run(fit_run, data_dir, tmp_path, 
         np.testing.assert_array_equal(np.load(pred), np.load(out / "labels.npy"))
 
 
+def test_predict_data_that_does_not_fit_the_model_exits_2(fit_run, tmp_path, capsys):
+    out, _ = fit_run
+    np.save(tmp_path / "wide.npy", np.zeros((5, 21), "float32"))  # the model has 20 features
+    code, _, err = run(capsys, "predict", "--model", out, "--data", tmp_path / "wide.npy",
+                       "--out", tmp_path / "labels.npy")
+    assert code == 2, err
+    assert "does not fit the model" in err and "20 features" in err
+    assert not (tmp_path / "labels.npy").exists()
+
+
 # --------------------------------------------------------------------------- auto k, pretrained
 
 def test_fit_auto_k_from_pretrained_weights(data_dir, tmp_path, capsys):

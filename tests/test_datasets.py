@@ -466,3 +466,24 @@ def test_shared_usps_and_pendigits_via_kdc_data(monkeypatch):
     with np.load(SHARED / "pendigits.npz") as raw:
         np.testing.assert_allclose(x, raw["x"] / 100.0, rtol=1e-6)
         np.testing.assert_array_equal(y, raw["y"])
+
+
+def test_a_corrupt_npy_header_is_a_value_error_everywhere(tmp_path):
+    """numpy parses .npy headers with ast: garbage gives SyntaxError or TokenError."""
+    import kdc
+    from kdc._report import read_labels
+
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((6, 4), "float32"))
+    raw = good.read_bytes()
+    for i, bad in enumerate([raw.replace(b"(6, 4)", b"(6, 4"),  # TokenError
+                             raw.replace(b"'<f4'", b"'<f4"),  # a header that does not parse
+                             raw[:20]]):  # truncated
+        path = tmp_path / f"bad{i}.npy"
+        path.write_bytes(bad)
+        with pytest.raises(ValueError, match=str(path.name)):
+            kdc.datasets.load(path)
+        with pytest.raises(ValueError):
+            kdc.AEKMeans(2, verbose=0).fit(str(path))
+        with pytest.raises(ValueError, match="not a readable numpy file"):
+            read_labels(path)

@@ -542,14 +542,28 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return self._apply_scaling(_data.InMemory(x))
 
     def _check_features(self, sample_shape):
+        """Samples must have the shape seen in fit, or its flat form, or (for images) the
+        same images with or without a trailing channel axis of 1."""
+        sample_shape = tuple(int(d) for d in sample_shape)
         n_features = int(np.prod(sample_shape))
         if n_features != self.n_features_in_:
             raise ValueError(
                 f"x must have the {self.n_features_in_} features seen in fit (samples of shape "
-                f"{self.input_shape_}). Received: x with samples of shape {tuple(sample_shape)} "
+                f"{self.input_shape_}). Received: x with samples of shape {sample_shape} "
                 f"(X has {n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input)."
             )
+        fitted = tuple(self.input_shape_)
+        accepted = {fitted, (self.n_features_in_,)}
+        if len(fitted) == 2:
+            accepted.add(fitted + (1,))
+        elif len(fitted) == 3 and fitted[2] == 1:
+            accepted.add(fitted[:2])
+        if sample_shape not in accepted:
+            raise ValueError(
+                f"x must have samples of the shape seen in fit, {fitted}, or flat rows of "
+                f"{self.n_features_in_} values. Received: x with samples of shape "
+                f"{sample_shape}, which has as many values but another layout.")
 
     def _is_warm_start(self, x):
         """Whether this fit continues from the fitted autoencoder (``warm_start``)."""

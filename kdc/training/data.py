@@ -31,6 +31,7 @@ import copy
 import math
 import os
 import sys
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +221,7 @@ def as_stream(x, name="x"):
                 "a .npy file.")
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:
             raise ValueError(
                 f"{name} must be a .npy file of numbers that can be memory-mapped. Could not "
                 f"open '{path}': {exc}") from None

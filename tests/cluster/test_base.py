@@ -403,9 +403,10 @@ def test_predict_rejects_wrong_number_of_features(fitted, data, method):
         getattr(fitted, method)(x[:, :19])
     with pytest.raises(ValueError, match=r"Received: x with samples of shape \(4, 4\)"):
         getattr(fitted, method)(x.reshape(240, 4, 5)[:, :, :4])
-    # Samples of another shape but with the same number of values are accepted.
-    np.testing.assert_allclose(getattr(fitted, method)(x.reshape(240, 4, 5)),
-                               getattr(fitted, method)(x), rtol=1e-6)
+    # Samples of another shape with the same number of values are another layout: refused.
+    with pytest.raises(ValueError, match=r"x must have samples of the shape seen in fit, "
+                                         r"\(20,\).*Received: x with samples of shape \(4, 5\)"):
+        getattr(fitted, method)(x.reshape(240, 4, 5))
 
 
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score"])
@@ -636,3 +637,17 @@ def test_divergence_stops_training_at_once(data, cls, kwargs, match):
         cls(3, **{**TINY, "callbacks": [record], **kwargs}).fit(data[0])
     if cls is AEKMeans:
         assert epochs == [0]  # stopped in the epoch that diverged, not after the last one
+
+
+def test_images_of_another_shape_with_the_same_pixel_count_are_refused():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(40, 8, 6)).astype("float32")
+    est = AEKMeans(3, n_init=1, **TINY).fit(x)
+    labels = est.predict(x)
+    np.testing.assert_array_equal(est.predict(x.reshape(40, -1)), labels)  # flat rows
+    np.testing.assert_array_equal(est.predict(x[..., None]), labels)  # a channel axis of 1
+    with pytest.raises(ValueError, match=r"x must have samples of the shape seen in fit, "
+                                         r"\(8, 6\).*Received: x with samples of shape \(6, 8\)"):
+        est.predict(x.reshape(40, 6, 8))
+    with pytest.raises(ValueError, match=r"shape \(2, 24\)"):
+        est.transform(x.reshape(40, 2, 24))
