@@ -8,6 +8,11 @@ scales them), and returns::
     {"cluster": int64 [None], "probabilities": float32 [None, k],
      "embedding": float32 [None, d]}
 
+A row with a NaN or infinite value, or whose embedding is not finite (finite
+but extreme values can overflow), gets cluster -1 (``NO_CLUSTER``) and NaN
+probabilities: a server cannot raise per row, and no cluster is better than a
+made-up one. ``est.predict`` refuses such rows with a ValueError.
+
 Heads in TensorFlow:
 
 - AEKMeans, DEC, IDEC: exact. The nearest centre and the Student-t soft
@@ -65,11 +70,13 @@ _MAP_MIN_ROWS = 25_600
 _MAP_PROBES = 20_000
 _MAP_WIDTH, _MAP_DEPTH = 512, 3
 SIGNATURE = "serving_default"
+# The exported model's cluster of a row it cannot place (non-finite values or embedding).
+NO_CLUSTER = -1
 MANIFOLD_MAPS = ("auto", "umap", "parametric")
 # Interpolated rows on which the export's agreement with predict is measured and recorded.
 _CHECK_PROBES = 2_000
 
-__all__ = ["EXPORT_INFO", "SIGNATURE", "ServingHead", "export", "fit_parametric_map",
+__all__ = ["EXPORT_INFO", "NO_CLUSTER", "SIGNATURE", "ServingHead", "export", "fit_parametric_map",
            "gmm_head", "gmm_terms", "mixture_logits", "squared_distances", "student_t_head"]
 
 
@@ -117,8 +124,13 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
             x = x * scale + offset
         z = tf.cast(encoder(tf.reshape(x, model_shape), training=False), tf.float32)
         cluster, probabilities = head(z)
-        return {"cluster": tf.cast(cluster, tf.int64),
-                "probabilities": tf.cast(probabilities, tf.float32), "embedding": z}
+        # a row with a NaN or infinite value, or whose embedding is not finite, gets no cluster
+        valid = tf.logical_and(tf.reduce_all(tf.math.is_finite(x), axis=1),
+                               tf.reduce_all(tf.math.is_finite(z), axis=1))
+        cluster = tf.where(valid, tf.cast(cluster, tf.int64), tf.constant(NO_CLUSTER, tf.int64))
+        probabilities = tf.where(valid[:, None], tf.cast(probabilities, tf.float32),
+                                 tf.constant(float("nan"), tf.float32))
+        return {"cluster": cluster, "probabilities": probabilities, "embedding": z}
 
     archive = keras.export.ExportArchive()
     archive.track(estimator.autoencoder_)

@@ -65,6 +65,19 @@ def test_exported_heads_are_exact(cls, tmp_path):
     assert info["inputs"]["x"] == ["float32", [None, 20]]
 
 
+def test_exported_model_gives_rows_it_cannot_place_cluster_minus_1(dec, tmp_path):
+    path = dec.export(tmp_path / "m")
+    x = X_NEW[:6].copy()
+    x[1, 3], x[2, 0], x[3, 5] = np.nan, np.inf, -np.inf
+    x[4] = 3e38  # finite, but the scaled values overflow
+    out = _serve(path, x)
+    assert out["cluster"].tolist()[1:5] == [serving.NO_CLUSTER] * 4
+    assert np.isnan(out["probabilities"][1:5]).all()
+    good = [0, 5]
+    np.testing.assert_array_equal(out["cluster"][good], dec.predict(x[good]))
+    np.testing.assert_allclose(out["probabilities"][good], dec.predict_proba(x[good]), atol=1e-6)
+
+
 def test_export_scales_raw_features_inside_the_graph(tmp_path):
     rng = np.random.default_rng(0)
     x = (X * 300.0 - 50.0 + rng.normal(size=X.shape)).astype("float32")  # not in [0, 1]
