@@ -205,4 +205,6 @@ def check_choice(value, name, choices):
 
 # What numpy raises for a corrupt .npy/.npz file: its header is parsed with
 # ast.literal_eval, which raises SyntaxError or tokenize.TokenError on garbage.
-NPY_READ_ERRORS = (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError)
+NPY_PARSE_ERRORS = (EOFError, ValueError, SyntaxError, tokenize.TokenError)
+# ... and those of reading the file at all.
+NPY_READ_ERRORS = (OSError, *NPY_PARSE_ERRORS)

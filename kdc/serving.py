@@ -66,15 +66,11 @@ EXPORT_INFO = "kdc_export.json"
 # Training budget of the N2D parametric map, in samples seen.
 _MAP_SAMPLES = 2_000_000
 _MAP_MIN_ROWS = 25_600
-# Interpolated rows labelled by transform + clusterer, added to the map's training set.
-_MAP_PROBES = 20_000
 _MAP_WIDTH, _MAP_DEPTH = 512, 3
 SIGNATURE = "serving_default"
 # The exported model's cluster of a row it cannot place (non-finite values or embedding).
 NO_CLUSTER = -1
 MANIFOLD_MAPS = ("auto", "umap", "parametric")
-# Interpolated rows on which the export's agreement with predict is measured and recorded.
-_CHECK_PROBES = 2_000
 
 __all__ = ["EXPORT_INFO", "NO_CLUSTER", "SIGNATURE", "ServingHead", "export", "fit_parametric_map",
            "gmm_head", "gmm_terms", "mixture_logits", "squared_distances", "student_t_head"]

@@ -234,21 +234,18 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return {"batch_size": check_int(self.batch_size, "batch_size", minimum=1)}
 
     def _check_params(self):
-        """Validate the shared constructor arguments that need no data (at the start of fit)."""
+        """Validate the shared constructor arguments that need no data (at the start of fit;
+        ``batch_size`` is checked by :meth:`_global_batch_sizes` right after)."""
         if not (isinstance(self.verbose, (int, np.integer)) and not isinstance(self.verbose, bool)
                 and self.verbose >= 0):
             raise ValueError("verbose must be an int >= 0 (0 silent, 1 progress, 2 more). "
                              f"Received: verbose={self.verbose!r}")
-        check_int(self.batch_size, "batch_size", minimum=1)
         check_float(self.learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
         check_int(self.pretrain_budget, "pretrain_budget", minimum=1)
         plan.check_fraction(self.unshifted_end, "unshifted_end")
         plan.check_fraction(self.lr_decay_end, "lr_decay_end")
         plan.check_jit_compile(self.jit_compile)
-        if not isinstance(self.steps_per_execution, str):
-            check_int(self.steps_per_execution, "steps_per_execution", minimum=1)
-        else:
-            check_choice(self.steps_per_execution, "steps_per_execution", ("auto",))
+        plan.check_steps_per_execution(self.steps_per_execution)
         if not isinstance(self.pin_threads, (bool, np.bool_)):
             raise ValueError(f"pin_threads must be True or False. Received: "
                              f"pin_threads={self.pin_threads!r}")

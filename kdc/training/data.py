@@ -31,11 +31,11 @@ import copy
 import math
 import os
 import sys
-import tokenize
 from pathlib import Path
 
 import numpy as np
 
+from kdc._validation import NPY_PARSE_ERRORS
 from kdc.training.scaling import EMBED_BATCH, ScalingStatistics, chunk_rows
 
 SHUFFLE_BUFFER_ROWS = 16_384
@@ -94,6 +94,12 @@ def describe_kind(x):
     return as_data(x).kind
 
 
+def scale_rows(rows, scale, offset):
+    """``rows`` (any sample shape) scaled feature-wise as ``flat * scale + offset``, float32."""
+    flat = rows.reshape(rows.shape[0], -1)
+    return (flat * scale + offset).astype("float32").reshape(rows.shape)
+
+
 class InMemory:
     """Validated float32 rows held in memory, with the methods of :class:`Stream`.
 
@@ -118,9 +124,7 @@ class InMemory:
         """The rows scaled as ``flat * scale + offset`` (None: unchanged), in float32."""
         if scale is None:
             return self
-        flat = self.array.reshape(self.n_samples, -1)
-        flat = (flat * scale + offset).astype("float32")
-        return InMemory(flat.reshape(self.array.shape))
+        return InMemory(scale_rows(self.array, scale, offset))
 
     def configured(self, *, model_shape=None):
         """A view with samples reshaped to ``model_shape``."""
@@ -221,7 +225,7 @@ def as_stream(x, name="x"):
                 "a .npy file.")
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:
+        except NPY_PARSE_ERRORS as exc:
             raise ValueError(
                 f"{name} must be a .npy file of numbers that can be memory-mapped. Could not "
                 f"open '{path}': {exc}") from None
@@ -344,10 +348,9 @@ class Stream:
     def model_chunks(self, rows=None):
         """Scaled chunks shaped for the model, float32, in order."""
         for chunk in self.chunks(rows):
-            flat = chunk.reshape(chunk.shape[0], -1)
             if self.scale is not None:
-                flat = (flat * self.scale + self.offset).astype("float32")
-            yield flat.reshape((chunk.shape[0],) + tuple(self.model_shape))
+                chunk = scale_rows(chunk, self.scale, self.offset)
+            yield chunk.reshape((chunk.shape[0],) + tuple(self.model_shape))
 
     def map_chunks(self, function):
         """``function`` applied to every model chunk, results concatenated (at least one row)."""

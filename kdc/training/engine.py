@@ -48,6 +48,7 @@ def plan_phase(phase, x, *, epochs, batch_size, precision, learning_rate, jit_co
             (self-training's ``max_iter``).
         distributed: the distribution strategy, or None.
     """
+    rate = check_float(learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
     per_epoch = _data.steps_per_epoch(x, batch_size)
     steps = epochs * per_epoch if steps is None else steps
     name = type(distributed).__name__ if distributed is not None else None
@@ -57,7 +58,7 @@ def plan_phase(phase, x, *, epochs, batch_size, precision, learning_rate, jit_co
         jit_compile=_plan.resolve_jit_compile(jit_compile, phase, precision, name),
         steps_per_execution=_plan.resolve_steps_per_execution(
             steps_per_execution, per_epoch, callbacks, distributed=name is not None),
-        learning_rate=float(f"{float(learning_rate):.6g}"),
+        learning_rate=float(f"{rate:.6g}"),
         lr_decay_end=_plan.resolve_decay(lr_decay_end, steps, callbacks),
         shift=int(shift),
         shift_until=_plan.shift_until(steps, _plan.check_fraction(
@@ -81,7 +82,6 @@ def pretrain(model, x, plan, *, optimizer, callbacks=(), verbose=1, input_shape,
         image_shape: the images' (height, width[, channels]) when ``plan`` shifts.
         seed: int or None, the seed of the shifts.
     """
-    check_float(plan.learning_rate, "learning_rate", minimum=0.0, exclusive_min=True)
     trained = policy_copy(model, plan.precision, input_shape) if plan.epochs else model
     rate = plan.learning_rate
     if plan.lr_decay_end:
@@ -101,7 +101,7 @@ def pretrain(model, x, plan, *, optimizer, callbacks=(), verbose=1, input_shape,
     start = time.perf_counter()
     history = target.fit(
         **_data.fit_arguments(x, plan.batch_size, epochs=plan.epochs), epochs=plan.epochs,
-        callbacks=_with_pinning(callbacks, plan), verbose=keras_verbose(verbose))
+        callbacks=_phase_callbacks(callbacks, plan), verbose=keras_verbose(verbose))
     if trained is not model:
         model.set_weights(trained.get_weights())
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (
@@ -118,11 +118,12 @@ def fit_by_plan(model, x, plan, *, callbacks=(), verbose=0, indices=False,
     """
     return model.fit(
         **_data.fit_arguments(x, plan.batch_size, epochs=plan.epochs, indices=indices),
-        epochs=plan.epochs, callbacks=_with_pinning(callbacks, plan, rate_name),
+        epochs=plan.epochs, callbacks=_phase_callbacks(callbacks, plan, rate_name),
         verbose=keras_verbose(verbose))
 
 
-def _with_pinning(callbacks, plan, rate_name="learning_rate"):
+def _phase_callbacks(callbacks, plan, rate_name="learning_rate"):
+    """The user's callbacks, then the divergence guard and (opt-in) thread pinning."""
     guard = StopOnDivergence(plan.phase, plan.learning_rate, plan.epochs, rate_name)
     return [*(callbacks or ()), guard, *([SpreadThreads()] if plan.pin_threads else [])]
 

@@ -203,6 +203,13 @@ def default_jit(phase, precision, distributed):
     return True if phase == "pretrain" and precision == "float32" and not distributed else "auto"
 
 
+def check_steps_per_execution(value):
+    """``steps_per_execution`` if it is "auto" or an int >= 1."""
+    if isinstance(value, str):
+        return check_choice(value, "steps_per_execution", ("auto",))
+    return check_int(value, "steps_per_execution", minimum=1)
+
+
 def resolve_steps_per_execution(value, steps_per_epoch, callbacks=(), distributed=False):
     """What ``compile(steps_per_execution=...)`` gets (see the module docstring).
 
@@ -210,11 +217,8 @@ def resolve_steps_per_execution(value, steps_per_epoch, callbacks=(), distribute
     "auto" rule must give 1 (batch callbacks, a distribution strategy), and
     to the largest divisor of ``steps_per_epoch`` not above it.
     """
-    if isinstance(value, str):
-        check_choice(value, "steps_per_execution", ("auto",))
-        limit = EXECUTION_STEPS_LIMIT
-    else:
-        limit = check_int(value, "steps_per_execution", minimum=1)
+    value = check_steps_per_execution(value)
+    limit = EXECUTION_STEPS_LIMIT if value == "auto" else value
     if distributed or any(acts_on_batches(cb) for cb in callbacks or ()):
         return 1
     return max(d for d in range(1, min(steps_per_epoch, limit) + 1) if steps_per_epoch % d == 0)
