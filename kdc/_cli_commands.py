@@ -8,10 +8,8 @@ import numpy as np
 import kdc
 from kdc import _figures, _report
 from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, _keep,
-                             _load_data, _model_dir, _one_line)
+                             _load_data, _load_model, _model_dir, _one_line)
 from kdc._pretrained import PretrainedWeightsError
-from kdc.cluster._base import PARALLEL_SELECT_MIN_ROWS
-from kdc.select import parse_k_range, select_k
 
 SELECT_K_PLOT = "select_k.png"
 # Options that build the autoencoder (`kdc fit`, `kdc select-k --embed`): (option, argument).
@@ -29,6 +27,8 @@ EMBED_OPTIONS = (("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
 
 def cmd_select_k(args):
     """Scan k on the features (or an autoencoder embedding), print the table and the k."""
+    from kdc.select import PARALLEL_MIN_ROWS, parse_k_range, select_k
+
     embed = args.embed or args.pretrained is not None
     given = [f"--{o.replace('_', '-')}" for o, _ in EMBED_OPTIONS[:-1]
              if getattr(args, o) is not None]
@@ -71,9 +71,10 @@ def cmd_select_k(args):
                        f"{space['kind']} ({space['n_dims']} dimensions, n_init={args.n_init})",
                        "scanned", timings, "select_k"):
         with _errors_as("choosing k failed", 1, with_type=True):
-            n_jobs = -1 if n >= PARALLEL_SELECT_MIN_ROWS else None  # as the estimators do
+            n_jobs = -1 if n >= PARALLEL_MIN_ROWS else None  # as the estimators do
             result = select_k(z, values, method=args.method, n_init=args.n_init,
-                              n_jobs=n_jobs, random_state=args.seed)
+                              n_jobs=n_jobs, random_state=args.seed,
+                              verbose=0 if args.quiet else 1)
     console.show(f"\n{result}\n")
     hint = "" if y is None else f"; the data's labels have {len(np.unique(y))} classes"
     print(f"k = {result.k} (method {args.method!r}, k in {values[0]}..{values[-1]}{hint})",
@@ -131,9 +132,9 @@ def render_select_k(report):
 
 def cmd_export(args):
     """Load a saved model and write it as a TF SavedModel (``est.export``)."""
+    load = getattr(kdc, "load", None)  # first: kdc's facade imports TensorFlow quietly
     from kdc.serving import EXPORT_INFO
 
-    load = getattr(kdc, "load", None)
     model = _model_dir(args.model)
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
@@ -149,7 +150,7 @@ def cmd_export(args):
     console, timings = _Console(args.quiet), {}
     with console.stage(f"loading the model in '{model}'", "loaded", timings, "model"):
         with _errors_as(f"cannot load the model in '{model}'", 2):
-            est = load(model)
+            est = _load_model(load, model, args.no_safe_mode)
     with console.stage(f"exporting {type(est).__name__} as a TF SavedModel to '{out}'",
                        "exported", timings, "export"):
         with _errors_as("exporting failed", 1, with_type=True):

@@ -175,6 +175,12 @@ def _check_pretrained(pretrained, autoencoder):
         _pretrained.resolve(pretrained, autoencoder or "dense")
 
 
+def _load_model(load, folder, no_safe_mode):
+    """``load(folder)`` (``kdc.load``), with ``safe_mode=False`` only when ``--no-safe-mode``
+    asks for it."""
+    return load(folder, safe_mode=False) if no_safe_mode else load(folder)
+
+
 def _model_dir(path, option="--model"):
     """The folder of a saved model (str): ``path``, or ``path/model`` for a kdc run folder."""
     folder = Path(path).expanduser()

@@ -19,7 +19,7 @@ def call_in_chunks(model, x, batch_size=4096):
 
     Each row's output does not depend on the other rows passed with it (see
     ``ROW_BLOCK``). Direct calls rather than ``Model.predict``: predict builds
-    a tf.data pipeline and traces a function on every call (about 0.2 s even
+    a tf.data pipeline and traces a function on every call (a fixed cost even
     for one row, and retracing warnings when called repeatedly).
     """
     batch_size = -(-int(batch_size) // ROW_BLOCK) * ROW_BLOCK  # whole blocks only

@@ -1,8 +1,8 @@
 """UMAP for the N2D head, with an exact nearest-neighbour graph.
 
 umap-learn builds its k-NN graph with pynndescent, whose numba kernels are
-compiled afresh in every process (about a minute on 2 cores) because they
-cannot be cached. The N2D embedding is low-dimensional (10-D by default),
+compiled afresh in every process (a long wait before the first UMAP) because
+they cannot be cached. The N2D embedding is low-dimensional (10-D by default),
 where scikit-learn's exact brute-force search (matrix products) is fast and
 needs no compilation, so kdc computes the exact graph of up to
 ``EXACT_KNN_MAX_SAMPLES`` points and hands it to UMAP through its documented
@@ -11,11 +11,10 @@ needs no compilation, so kdc computes the exact graph of up to
 
 UMAP's layout (its stochastic gradient descent) is single-threaded when a
 ``random_state`` is set, which is how it stays repeatable, and costs time in
-proportion to rows x epochs: 200 epochs on 70,000 rows took 139 s on 2 cores.
-Clusters separate long before that (MNIST, 70,000 rows: GMM accuracy .9735
-after 50 epochs, .9737 after 100, .9734 after 200; 20 epochs were not enough),
-so above ``FULL_EPOCHS_MAX_SAMPLES`` rows the number of epochs shrinks as
-``LAYOUT_SAMPLE_EPOCHS / n_samples``, never below ``MIN_LAYOUT_EPOCHS``.
+proportion to rows x epochs. On large data the clusters separate long before
+UMAP's default 200 epochs, so above ``FULL_EPOCHS_MAX_SAMPLES`` rows the number
+of epochs shrinks as ``LAYOUT_SAMPLE_EPOCHS / n_samples``, never below
+``MIN_LAYOUT_EPOCHS`` (the measurements are on the benchmark page of the docs).
 """
 
 import functools
@@ -27,9 +26,8 @@ from sklearn.neighbors import NearestNeighbors
 from kdc._env import switched_off
 
 # Above this many rows the exact graph costs more than pynndescent's one-off
-# compilation (about a minute on 2 cores; the brute-force graph of 70,000
-# 10-D rows takes 13 s, and its cost grows with the square of the rows), so
-# UMAP's own approximate search is used.
+# compilation (the brute-force graph's cost grows with the square of the
+# rows), so UMAP's own approximate search is used.
 EXACT_KNN_MAX_SAMPLES = 100_000
 
 # UMAP's own number of layout epochs (200; 500 below 10,000 rows) up to this
@@ -62,8 +60,7 @@ class ExactNeighborIndex:
         self.n_neighbors = n_neighbors
         # Cosine distances are searched as euclidean distances between unit rows
         # (|u - v|^2 = 2 (1 - cos)): the same neighbours, through scikit-learn's
-        # fast euclidean kernel: the 20-NN graph of 70,000 10-D rows took 9.0 s,
-        # against 104 s for its generic cosine search.
+        # fast euclidean kernel instead of its much slower generic cosine search.
         self._cosine = metric == "cosine"
         self._nn = NearestNeighbors(n_neighbors=n_neighbors,
                                     metric="euclidean" if self._cosine else metric,
@@ -109,9 +106,9 @@ def cache_umap_kernels():
     it changes umap-learn's functions for the whole process.
 
     umap-learn compiles its numba functions in every new process and asks
-    numba for no on-disk cache, so each ``kdc`` command or script paid about
-    10 s of compilation on 2 cores before its first UMAP (the layout, the
-    fuzzy graph, the spectral initialisation). Enabling numba's own cache on
+    numba for no on-disk cache, so each ``kdc`` command or script paid for
+    that compilation again before its first UMAP (the layout, the fuzzy
+    graph, the spectral initialisation). Enabling numba's own cache on
     those functions keeps the machine code from the first run for the next
     ones, in ``__pycache__`` beside umap-learn or, where that is read-only,
     numba's user-wide cache directory (``NUMBA_CACHE_DIR`` chooses another

@@ -219,11 +219,13 @@ def data_summary(source, x, y):
 
 
 def build_report(*, command, argv, source, x, y, method, est, labels, scores, comparison,
-                 timings, warnings, plots=()):
+                 timings, warnings, plots=(), notes=()):
     """The report dict of a run (see the module docstring of :mod:`kdc.cli`).
 
     ``plots`` are the file names written into ``plots/``; the report lists
-    them as relative paths (``"plots"``) for report.md to link.
+    them as relative paths (``"plots"``) for report.md to link. ``notes`` are
+    sentences about how to read the results (``kdc demo --quick``: the scores
+    of a smoke run mean nothing); report.md shows them under the metrics.
     """
     sizes = np.unique(labels, return_counts=True)[1]
     selection = getattr(est, "k_selection_", None)
@@ -237,7 +239,7 @@ def build_report(*, command, argv, source, x, y, method, est, labels, scores, co
                      "k_selection": None if selection is None else selection.to_dict()},
         "timings": {**timings,
                     **{f"fit.{k}": v for k, v in getattr(est, "timings_", {}).items()}},
-        "environment": environment(), "warnings": list(warnings),
+        "environment": environment(), "warnings": list(warnings), "notes": list(notes),
         "plots": [f"{PLOTS}/{name}" for name in plots],
         "files": [],  # filled in by write_run
     }
@@ -264,6 +266,9 @@ def environment():
         (platform, architecture, processor, CPU counts, Python, GPUs seen by
         TensorFlow when it is loaded).
     """
+    from kdc import _quiet
+
+    _quiet.import_keras()  # TensorFlow without its start-up log lines, if not loaded yet
     import keras
 
     import kdc
@@ -401,6 +406,7 @@ def render_markdown(report):
     else:
         lines += ["No labels: metrics were not computed. Score the labels later with "
                   "`kdc evaluate --labels labels.npy --truth TRUTH`.", ""]
+    lines += [f"> **Note:** {_md(note)}\n" for note in report.get("notes") or []]
     clusters = report.get("clusters", {})
     selection = clusters.get("k_selection")
     asked = (f"k = {selection['k']} chosen by {selection['method']}" if selection else

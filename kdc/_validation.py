@@ -18,6 +18,27 @@ def _describe(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# The largest absolute embedding value a row may have: beyond it (or NaN/infinite) its
+# squared distances to centres and training rows can overflow float32, so the row is not
+# placed (``transform``/``predict`` refuse it; the exported model gives it no cluster).
+EMBEDDING_LIMIT = 1e15
+
+
+def embedding_rows_ok(z):
+    """Boolean array of shape (n_samples,): the rows of the embedding ``z`` kdc can place
+    (every value finite and within ``EMBEDDING_LIMIT``)."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(np.asarray(z).reshape(len(z), -1)) <= EMBEDDING_LIMIT).all(axis=1)
+
+
+class NonNumericDataError(TypeError, ValueError):
+    """Data holding values that are not numbers (dicts, lists, None...).
+
+    A ``TypeError``, as scikit-learn raises for such data, and a ``ValueError``,
+    as kdc raises for every other bad input.
+    """
+
+
 def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
     """Validate array-like data and return it as a float array.
 
@@ -36,8 +57,8 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
         ValueError: for strings, complex numbers, sparse matrices, fewer than
             ``min_ndim`` dimensions, fewer than ``min_samples`` rows, zero
             features, NaN or infinity.
-        TypeError: for object arrays holding values that are neither numbers
-            nor strings (dicts, lists...).
+        NonNumericDataError: (a TypeError and a ValueError) for object arrays
+            holding values that are neither numbers nor strings (dicts, lists...).
     """
     if isinstance(x, (str, bytes)):
         raise ValueError(
@@ -75,7 +96,7 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
                 f"first. Received: {name}={_describe(arr)}"
             ) from None
         except TypeError as exc:  # dicts, lists, None...
-            raise TypeError(
+            raise NonNumericDataError(
                 f"{name} must contain numbers (int, uint or float), got dtype object with "
                 f"values that are not numbers ({exc}). Received: {name}={_describe(arr)}"
             ) from None
@@ -107,7 +128,17 @@ def check_array(x, name="x", *, min_samples=1, min_ndim=2, dtype="float32"):
             f"{name} must have at least 1 feature. Received: {name} with 0 feature(s) "
             f"(shape={arr.shape}) while a minimum of 1 is required."
         )
-    out = arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(dtype, copy=False)
+    if out.dtype.kind == "f" and arr.dtype.kind == "f" and arr.dtype.itemsize > out.dtype.itemsize:
+        overflow = np.isfinite(arr) & ~np.isfinite(out)
+        if overflow.any():
+            first_row = int(np.argwhere(overflow.reshape(n, -1))[0][0])
+            raise ValueError(
+                f"{name} must hold values within the range of {out.dtype} (absolute values up to "
+                f"{float(np.finfo(out.dtype).max):.3g}). Received: {name} with "
+                f"{int(overflow.sum())} value(s) beyond it, the first in row {first_row}. "
+                "Rescale the data first.")
     if is_uint8 or arr.dtype == np.uint8:
         out = out / np.asarray(255.0, dtype=dtype)
     if out.dtype.kind == "f" and not np.isfinite(out).all():

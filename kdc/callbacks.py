@@ -131,9 +131,8 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
                 q = np.asarray(self.model.predict(self.x, verbose=0), dtype="float32")
         else:
             # Direct calls, not Model.predict: each predict builds a tf.data
-            # iterator whose end can wait seconds for tf.data's autotuning
-            # thread (MNIST, 70,000 rows: predict took 1.6-3.9 s, the calls
-            # 1.3-1.7 s), and DEC recomputes P every update_interval steps.
+            # iterator whose end can wait for tf.data's autotuning thread,
+            # and DEC recomputes P every update_interval steps.
             q = call_in_chunks(self.model, self.x, self.batch_size)
         if self.y_true is not None:
             _check_y_true(self.y_true, len(q))

@@ -5,7 +5,10 @@ select-k``, ``kdc export`` (see ``kdc COMMAND --help``) and ``kdc --version``.
 ``main(argv)`` runs them in-process.
 
 Every command also takes ``--quiet`` (only errors and the final "written to"
-or "k =" line) and ``--debug`` (a traceback with errors).
+or "k =" line) and ``--debug`` (a traceback with errors, and TensorFlow's own
+log lines, which kdc hides otherwise: see :mod:`kdc._quiet`; also ``kdc --debug
+COMMAND`` or the environment variable ``KDC_DEBUG=1``). ``kdc --help``, ``kdc
+--version`` and argument errors answer without importing TensorFlow.
 
 Output: progress lines ``[kdc] ...`` (with seconds per stage), the estimators'
 own ``[kdc]`` lines and Keras progress go to stdout, followed by the metrics
@@ -41,25 +44,47 @@ from pathlib import Path
 import numpy as np
 
 import kdc
-from kdc import _figures, _report
+from kdc import _figures, _quiet, _report
 from kdc import datasets as _datasets
-from kdc import metrics as _metrics
 from kdc._cli_commands import EMBED_OPTIONS, cmd_export, cmd_select_k
 from kdc._cli_common import (CLIError, _check_pretrained, _Console, _errors_as, _fraction,
-                             _int_list, _int_type, _jit, _k_range, _keep, _load_data, _model_dir,
-                             _one_line, _Parser, _positive_float)
+                             _int_list, _int_type, _jit, _k_range, _keep, _load_data,
+                             _load_model, _model_dir, _one_line, _Parser, _positive_float)
 from kdc._pretrained import PretrainedWeightsError
-from kdc.select import METHODS as K_METHODS
-from kdc.select import parse_k_range
-from kdc.serving import MANIFOLD_MAPS
+
+# This module imports neither TensorFlow, Keras nor scikit-learn at the top:
+# ``kdc --help``, ``kdc --version`` and argument errors answer without them (the
+# commands import them when they run; TensorFlow through kdc's facade, quietly:
+# see kdc._quiet). Hence two copies (tests/test_cli.py checks them):
+K_METHODS = ("elbow", "silhouette", "bic", "all")  # kdc.select.METHODS
+MANIFOLD_MAPS = ("auto", "umap", "parametric")  # kdc.serving.MANIFOLD_MAPS
 
 METHODS = {"aekmeans": "AEKMeans", "dec": "DEC", "idec": "IDEC", "n2d": "N2D"}
 AUTOENCODERS = ("dense", "denoising", "conv")
 DEMO_DATA, DEMO_CLUSTERS, DEMO_SEED, DEMO_OUT = "digits", 10, 0, "kdc-demo"
 QUICK_PARAMS = {"pretrain_epochs": 2, "hidden_dims": (64,), "embedding_dim": 8}
-BASELINE = "k-means (pixels)"
+# The baseline of --baseline and kdc demo: k-means on the input as it is.
+BASELINE_IMAGES, BASELINE_FEATURES = "k-means (pixels)", "k-means (raw features)"
+QUICK_NOTE = ("--quick is a smoke test (a tiny autoencoder trained for 2 epochs): its scores "
+              "say nothing about kdc; run kdc demo without --quick for meaningful ones.")
 BASELINE_N_INIT = 10
 DEFAULT_K_RANGE = "2:15"
+DATA_FILES_HELP = (
+    "Data files: .npz with an array x (the samples) and optionally y (integer labels; "
+    "Keras' x_train, y_train, x_test, y_test also work), .npy (x only), or .csv: numbers "
+    "separated by commas, one sample per row. A CSV header row is optional: the first "
+    "non-empty row is a header when any of its cells is not a number. A header column "
+    f"named {', '.join(_datasets._LABEL_COLUMNS[:-1])} or {_datasets._LABEL_COLUMNS[-1]} "
+    "(any case) holds the labels and is not a "
+    "feature; without a header every column is a feature. Every other value must be a "
+    "number: encode text columns, labels included, as integers first. Dataset names win over "
+    "files of the same name: write ./mnist for a file called mnist.")
+LABEL_FILES_HELP = (
+    "Label files: .npy, .npz (array y or labels), or .csv/.txt with one label per line; a "
+    "first line that is not a number (a header such as 'label') is skipped. Whole numbers "
+    "are read as integers, other labels as strings. --truth may also name a dataset.")
+DEBUG_HELP = ("show tracebacks with errors, and TensorFlow's own log lines (hidden by default; "
+              "the environment variable KDC_DEBUG=1 shows them too)")
 _COMMANDS = ("demo", "fit", "predict", "evaluate", "select-k", "export")
 
 
@@ -69,10 +94,11 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
                         help="print only errors and the final 'written to' line")
-    common.add_argument("--debug", action="store_true", help="show tracebacks with errors")
+    common.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser = _Parser(prog="kdc", description="Deep clustering for Keras 3.",
                      epilog="Exit status: 0 ok, 1 failure, 2 bad usage or input.")
     parser.add_argument("--version", action="version", version=_version_string())
+    parser.add_argument("--debug", dest="debug_all", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
 
@@ -91,6 +117,7 @@ def build_parser():
     demo.set_defaults(func=_cmd_demo)
 
     fit = sub.add_parser("fit", parents=[common], help="fit an estimator and write a report",
+                         epilog=DATA_FILES_HELP,
                          description="Fit, evaluate when labels are available and write "
                          "DIR/report.json, DIR/report.md, DIR/labels.npy, DIR/model/ (est.save: "
                          "for kdc predict, kdc export, kdc.load) and DIR/plots/*.png (embedding, "
@@ -98,7 +125,7 @@ def build_parser():
                          "training history, k selection with --clusters auto).")
     fit.add_argument("--data", required=True, metavar="NAME_OR_PATH",
                      help=f"dataset name ({', '.join(_datasets.list_datasets())}) or a "
-                     ".npz/.npy/.csv file")
+                     ".npz/.npy/.csv file (see below)")
     fit.add_argument("--method", required=True, choices=tuple(METHODS), help="the estimator")
     fit.add_argument("--clusters", required=True, type=_int_type(2, allow_auto=True),
                      metavar="K", help="number of clusters, >= 2, or 'auto': chosen after "
@@ -116,19 +143,27 @@ def build_parser():
     _add_run_options(fit, "replace a previous kdc run in --out (after success)")
     fit.set_defaults(func=_cmd_fit)
 
-    predict = sub.add_parser("predict", parents=[common], help="label data with a saved model")
+    predict = sub.add_parser(
+        "predict", parents=[common], help="label data with a saved model",
+        description="Load a model saved by est.save (or the model/ folder of a kdc fit run), "
+        "assign every row of --data to a cluster with est.predict and write the labels: a "
+        ".npy array, or one label per line in a .csv/.txt file. The data must have the "
+        "features the model was fitted on, scaled as they were then (kdc scales them the same "
+        "way again).", epilog=DATA_FILES_HELP)
     predict.add_argument("--model", required=True, metavar="DIR",
                          help="folder of est.save, or a kdc fit run folder (its model/)")
-    predict.add_argument("--data", required=True, metavar="NAME_OR_PATH")
+    predict.add_argument("--data", required=True, metavar="NAME_OR_PATH",
+                         help="dataset name or a .npz/.npy/.csv file (see below)")
     predict.add_argument("--data-dir", metavar="DIR", help="where named datasets are looked up")
     predict.add_argument("--out", required=True, metavar="PATH",
                          help="labels file to write (.npy, .csv or .txt)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_safe_mode_option(predict)
     predict.set_defaults(func=_cmd_predict)
 
     evaluate = sub.add_parser("evaluate", parents=[common], help="score labels against truth",
                               description="Print ACC, NMI, AMI, ARI and purity of cluster "
-                              "labels against true labels.")
+                              "labels against true labels.", epilog=LABEL_FILES_HELP)
     evaluate.add_argument("--labels", required=True, metavar="PATH",
                           help="cluster labels: .npy, .npz (array y) or .csv/.txt, one per line")
     evaluate.add_argument("--truth", required=True, metavar="PATH_OR_DATASET_NAME",
@@ -146,9 +181,9 @@ def build_parser():
         "(--epochs etc. as for kdc fit) and scans its embedding, the space the clusters are "
         "found in; --pretrained NAME_OR_PATH embeds with shipped or saved weights instead "
         "(no training unless --epochs). With --out, writes DIR/report.json, DIR/report.md and "
-        "DIR/plots/select_k.png.")
+        "DIR/plots/select_k.png.", epilog=DATA_FILES_HELP)
     select.add_argument("--data", required=True, metavar="NAME_OR_PATH",
-                        help="dataset name or a .npz/.npy/.csv file")
+                        help="dataset name or a .npz/.npy/.csv file (see below)")
     select.add_argument("--range", default=DEFAULT_K_RANGE, type=_k_range, metavar="START:STOP",
                         help=f"the k scanned, both ends included; at least 3 values, all >= 2 "
                         f"(default: {DEFAULT_K_RANGE}; START:STOP:STEP also works)")
@@ -179,6 +214,7 @@ def build_parser():
     export.add_argument("--manifold-map", choices=MANIFOLD_MAPS, default="auto",
                         help="N2D: UMAP's transform in TF ops ('umap'; 'auto' uses it for a UMAP "
                         "manifold) or a learned Keras map ('parametric')")
+    _add_safe_mode_option(export)
     export.set_defaults(func=cmd_export)
     return parser
 
@@ -223,6 +259,14 @@ def _add_model_options(p):
                           help="do not pin TensorFlow's threads to CPUs while training")
 
 
+def _add_safe_mode_option(p):
+    p.add_argument("--no-safe-mode", action="store_true",
+                   help="load a model folder that only kdc.load(path, safe_mode=False) loads "
+                   "(one holding pickled objects: a custom clusterer, manifold learner or "
+                   "activation, or a model saved by an older kdc). Unpickling can run code "
+                   "from the folder: use it only for folders you trust")
+
+
 def _add_seed_option(p, default=0):
     p.add_argument("--seed", type=_int_type(0), default=default, metavar="N",
                    help=f"random_state (default: {default})")
@@ -235,11 +279,44 @@ def _add_run_options(p, overwrite_help):
 
 
 def _version_string():
+    """``kdc X (keras Y, backend B, python Z)``, without importing Keras (it loads TensorFlow)."""
     import platform
 
-    import keras
-    return (f"kdc {kdc.__version__} (keras {keras.__version__}, backend "
-            f"{keras.backend.backend()}, python {platform.python_version()})")
+    return (f"kdc {kdc.__version__} (keras {_keras_version()}, backend "
+            f"{_keras_backend()}, python {platform.python_version()})")
+
+
+def _keras_version():
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.__version__
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _keras_backend():
+    """The backend Keras will use, read as Keras reads it: ``KERAS_BACKEND``, else the
+    ``backend`` of ``keras.json`` in ``KERAS_HOME`` (default ``~/.keras``), else tensorflow."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    import os
+
+    name = os.environ.get("KERAS_BACKEND")
+    if not name:
+        home = os.environ.get("KERAS_HOME")
+        if home is None:
+            base = os.path.expanduser("~")
+            home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+        try:
+            name = json.loads(Path(home, "keras.json").read_text()).get("backend")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    return name or "tensorflow"
 
 
 # ------------------------------------------------------------------ helpers
@@ -284,8 +361,8 @@ def _read_labels(path, option):
 def _cmd_demo(args):
     out = _report.check_output_dir(args.out, overwrite=args.overwrite,
                                    auto_replace=lambda old: old.get("command") == "demo")
-    # Default budgets: "auto" pretraining gives the 1,797 digits 100 epochs,
-    # about 30 s end to end on 2 cores (once UMAP's JIT is cached).
+    # Default budgets: "auto" pretraining gives the 1,797 digits rows the
+    # 100-epoch cap of the pretraining budget (kdc.training.plan).
     params = {"n_clusters": DEMO_CLUSTERS, "random_state": args.seed}
     if args.quick:
         params.update(QUICK_PARAMS)
@@ -317,6 +394,8 @@ def _check_k(params, n_samples):
             raise CLIError(f"--clusters must be <= the number of samples ({n_samples}). "
                            f"Received: {params['n_clusters']}", 2)
         return
+    from kdc.select import parse_k_range
+
     top = parse_k_range(params["k_range"])[-1] if "k_range" in params else 4
     if top >= n_samples:
         what = f"--k-range {params['k_range']}" if "k_range" in params else "--clusters auto"
@@ -326,7 +405,10 @@ def _check_k(params, n_samples):
 
 def _run(args, source, data_dir, method, params, out, *, baseline):
     """Load, fit, evaluate and write the run folder ``out``; shared by demo and fit."""
+    from kdc import metrics as _metrics
+
     console, timings = _Console(args.quiet), {}
+    notes = [QUICK_NOTE] if getattr(args, "quick", False) else []
     cls = _estimator_class(method)
     with console.stage(f"loading data {source!r}", "loaded", timings, "load"):
         x, y = _load_data(source, data_dir, console)
@@ -364,7 +446,8 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
         with console.stage(f"evaluating against the labels of {source!r}", "evaluated",
                            timings, "evaluate"):
             scores = _metrics.evaluate(y, labels)
-            if baseline:
+            if baseline:  # images (n, height, width[, channels]) are k-means'd on their pixels
+                name = BASELINE_IMAGES if x.ndim >= 3 else BASELINE_FEATURES
                 from sklearn.cluster import KMeans
 
                 t0 = time.perf_counter()
@@ -372,7 +455,7 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
                             random_state=params["random_state"]).fit(x.reshape(n_samples, -1))
                 timings["baseline"] = time.perf_counter() - t0
                 comparison = _metrics.compare(
-                    {BASELINE: _metrics.evaluate(y, km.labels_), cls.__name__: scores},
+                    {name: _metrics.evaluate(y, km.labels_), cls.__name__: scores},
                     metrics=_report.METRIC_NAMES)
     with console.stage("drawing plots", "drawn", timings, "plots"):
         figures, problems = _figures.fit_figures(est, x, y, labels)
@@ -382,9 +465,11 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
     report = _report.build_report(
         command=args.command, argv=args.argv, source=source, x=x, y=y, method=method, est=est,
         labels=labels, scores=scores, comparison=comparison, timings=timings,
-        warnings=messages, plots=list(figures))
+        warnings=messages, plots=list(figures), notes=notes)
     if scores is not None:
         console.show(f"\n{_report.results_text(report)}\n")
+    for note in notes:
+        console.say(f"note: {note}")
     with console.stage(f"writing the model and the report to '{out}'", "written", {}, "write"):
         with _errors_as(f"cannot write the report to '{out}'", 1, OSError):
             _report.write_run(out, report, _artifacts(est, labels, figures))
@@ -409,20 +494,20 @@ def _artifacts(est, labels, figures=None):
 
 
 def _cmd_predict(args):
-    load = getattr(kdc, "load", None)
-    if load is None:
-        raise CLIError("saving/loading models is not available yet (kdc.load is missing in kdc "
-                       f"{kdc.__version__}).", 1)
     console, out = _Console(args.quiet), Path(args.out).expanduser()
     if out.suffix.lower() not in (".npy", ".csv", ".txt"):
         raise CLIError(f"--out '{out}' must end in .npy, .csv or .txt.", 2)
     if out.exists() and not args.overwrite:
         raise CLIError(f"--out '{out}' already exists. Pass --overwrite to replace it.", 2)
     model = _model_dir(args.model)
+    load = getattr(kdc, "load", None)  # after the checks: it imports TensorFlow
+    if load is None:
+        raise CLIError("saving/loading models is not available yet (kdc.load is missing in kdc "
+                       f"{kdc.__version__}).", 1)
     timings = {}
     with console.stage(f"loading the model in '{model}'", "loaded", timings, "model"):
         with _errors_as(f"cannot load the model in '{model}'", 2):
-            est = load(model)
+            est = _load_model(load, model, args.no_safe_mode)
     with console.stage(f"loading data {args.data!r}", "loaded", timings, "load"):
         x, _ = _load_data(args.data, args.data_dir, console)
     with console.stage(f"predicting {len(x)} samples", "predicted", timings, "predict"):
@@ -447,6 +532,8 @@ def _cmd_evaluate(args):
     else:
         with _errors_as(f"--truth {args.truth!r}", 2, (ValueError, TypeError, OSError)):
             _, y_true = _datasets.load(args.truth, args.data_dir, verbose=0 if args.quiet else 1)
+    from kdc import metrics as _metrics
+
     with _errors_as(f"--labels '{args.labels}' vs --truth '{args.truth}'", 2, ValueError):
         scores = _metrics.evaluate(y_true, y_pred)
     if args.json:
@@ -475,12 +562,16 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
     except CLIError as exc:
-        prog = "kdc" + (f" {argv[0]}" if argv and argv[0] in _COMMANDS else "")
+        command = next((a for a in argv if not a.startswith("-")), None)  # kdc --debug fit
+        prog = "kdc" + (f" {command}" if command in _COMMANDS else "")
         print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
         return exc.code
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     args.argv = argv
+    args.debug = args.debug or args.debug_all
+    if args.debug:
+        _quiet.loud()  # TensorFlow's own log lines, as it prints them
     prog = f"kdc {args.command}"
     try:
         return args.func(args)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import types
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -103,6 +104,7 @@ _CONTENT_MD5 = {
     "mnist_test": ("240610fa99e73bfa49df8e7fc24d3206", "c68af35e960ed5d39dce3477a31a5da0"),
     "usps": ("7c5c54e57c713771d60ceb15dae86b1e", "386f785031b7389f220c3475baecd8df"),
     "pendigits": ("1aec3c5454abc63bcc8a3d5496bdd8a3", "d89bf7a831cff59a8a0495cc316ab145"),
+    "fashion_mnist": ("dcb9eea5c5bc8070e6c0dee11a41ef5c", "6e62326af1bea7c7afea7238064d4ac2"),
 }
 # sha256 of Keras' own mnist.npz, as published in keras/src/datasets/mnist.py.
 _KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -141,6 +143,19 @@ _SOURCES = {
         "files": {"usps.h5": "355df6b942eb766252e0340bc019b0b9"},
     },
 }
+# sha256 of the decompressed Fashion-MNIST idx files: Zalando's content, whatever the gzip
+# bytes. A copy recompressed by a packager (Debian's dataset-fashion-mnist ships other gzip
+# bytes of the same files) fails the md5s above and is accepted by these. Computed from
+# Debian's dataset-fashion-mnist 0.0~git20200523.55506a9-1; the md5s of the same decompressed
+# files (f4a8712d..., 9018921c..., 8181f547..., 15d48437...) are the ones published beside
+# Zalando's gzip md5s by public Fashion-MNIST loaders, and these sha256s match published ones.
+_IDX_CONTENT_SHA256 = {
+    "fashion_mnist": dict(zip(_IDX_FILES, (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"))),
+}
 _LABEL_COLUMNS = ("label", "y", "target", "class")
 _SUPPORTED = (".npz", ".npy", ".csv")
 
@@ -173,7 +188,10 @@ def default_data_dirs(data_dir=None):
 
     In directories 1-3 the file for dataset ``N`` is ``N.npz`` holding ``x``
     and ``y``; ``mnist_test`` also uses ``mnist.npz`` and Fashion-MNIST also a
-    ``fashion-mnist/`` folder of idx files. A dataset found nowhere is
+    ``fashion-mnist/`` folder of the four gzipped idx files, verified by the
+    published md5 of each file or, for a recompressed copy, by the sha256 of
+    its content (Debian's ``dataset-fashion-mnist`` package: pass
+    ``data_dir="/usr/share/datasets"``). A dataset found nowhere is
     downloaded into the first writable directory of 1-3 (by default
     ``~/.keras/datasets/kdc``). Directories need not exist.
 
@@ -320,10 +338,10 @@ def _read_verified(name, path):
     """Read the stored (unscaled) arrays of ``name`` from ``path`` and verify them."""
     fix = (f"Delete '{path}' and call kdc.datasets.load({name!r}) to download it again, "
            "or replace it with a verified copy.")
-    if path.is_dir():  # Keras' Fashion-MNIST layout
+    if path.is_dir():  # Keras' Fashion-MNIST layout (also Debian's dataset-fashion-mnist)
         files = [path / f for f in _IDX_FILES]
-        for f, md5 in zip(files, _SOURCES["fashion_mnist"]["files"].values()):
-            _check_digest(f, md5, "md5", fix)
+        for f in files:
+            _check_idx_file(f, "fashion_mnist", fix)
         return _parse_idx(files)
     arrays = _read_npz(path, fix)
     which = path.stem if path.stem in _CONTENT_MD5 else _base(name)
@@ -388,6 +406,35 @@ def _check_digest(path, expected, algorithm, fix):
         raise DatasetChecksumError(
             f"'{path}' has {algorithm} {actual}, expected {expected}: it is corrupt, incomplete "
             f"or a different file. {fix}", path=str(path), expected=expected, actual=actual)
+
+
+def _check_idx_file(path, name, fix):
+    """Verify a gzipped idx file of dataset ``name`` by the md5 of the file or, when that
+    differs (a recompressed copy), by the sha256 of its decompressed content."""
+    md5 = _SOURCES[name]["files"][path.name]
+    try:
+        _check_digest(path, md5, "md5", fix)
+        return
+    except DatasetChecksumError as exc:
+        mismatch = exc
+    expected = _IDX_CONTENT_SHA256[name][path.name]
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError) as exc:  # not gzip, or truncated
+        raise DatasetChecksumError(
+            f"'{path}' has md5 {mismatch.actual}, expected {md5}, and cannot be decompressed "
+            f"({exc}): it is corrupt, incomplete or a different file. {fix}",
+            path=str(path), expected=md5, actual=mismatch.actual) from None
+    actual = digest.hexdigest()
+    if actual != expected:
+        raise DatasetChecksumError(
+            f"'{path}' has md5 {mismatch.actual}, expected {md5} (the published gzip file), "
+            f"and its decompressed content has sha256 {actual}, expected {expected}: it is "
+            f"corrupt, incomplete or a different file. {fix}",
+            path=str(path), expected=expected, actual=actual)
 
 
 def _read_npz(path, fix=""):
@@ -605,12 +652,17 @@ def _read_csv(path):
     names = [cell.strip().lower() for cell in first] if has_header else []
     label = next((i for i, c in enumerate(names) if c in _LABEL_COLUMNS), None)
     try:
-        data = np.loadtxt(path, delimiter=",", skiprows=skip + has_header, ndmin=2,
-                          quotechar='"', dtype=np.float64)
+        with warnings.catch_warnings():  # no rows: the error below says so, without a source path
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            data = np.loadtxt(path, delimiter=",", skiprows=skip + has_header, ndmin=2,
+                              quotechar='"', dtype=np.float64)
     except ValueError as exc:
         raise ValueError(f"Could not read '{path}' as a numeric CSV file: {exc}. Every value "
                          "except the header row must be a number; encode text columns, "
                          "including labels, as integers first.") from None
+    if data.shape[0] == 0:
+        raise ValueError(f"'{path}' has a header row but no data rows: a CSV file needs at "
+                         "least one row of numbers, one sample per row.")
     if label is None:
         return data, None
     return np.delete(data, label, axis=1), data[:, label]

@@ -11,6 +11,7 @@ the BIC. An estimator can call it on its embedding and read ``.k``::
 import numbers
 import re
 import statistics
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from kdc._progress import say
 from kdc._validation import _describe, check_array, check_choice, check_int
 
 __all__ = ["KSelection", "select_k", "parse_k_range"]
@@ -30,6 +32,9 @@ __all__ = ["KSelection", "select_k", "parse_k_range"]
 METHODS = ("elbow", "silhouette", "bic", "all")
 CRITERIA = ("elbow", "silhouette", "bic")
 _SEED_MAX = np.iinfo(np.int32).max
+# Callers scan fewer rows in their own process (n_jobs=None): starting joblib's worker
+# processes takes seconds, longer than the whole scan of a few thousand rows.
+PARALLEL_MIN_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -181,10 +186,10 @@ def _tasks():
 
     Each fit runs single-threaded (BLAS and OpenMP): the parallelism is over the
     (k, restart) tasks, so the result does not depend on ``n_jobs``, and tiny
-    fits do not pay for idle OpenMP threads (10x slower on a loaded 2-core
-    machine). The functions are nested so that joblib's loky workers receive
-    them by value: a module-level function would make every worker import
-    ``kdc``, hence TensorFlow (5-15 s per worker).
+    fits do not wait for idle OpenMP threads (which slows them down most on a
+    busy machine with few cores). The functions are nested so that joblib's
+    loky workers receive them by value: a module-level function would make
+    every worker import ``kdc``, hence TensorFlow, a slow start.
     """
 
     def kmeans_run(x, k, seed):
@@ -212,7 +217,7 @@ def _check_n_jobs(n_jobs):
 
 
 def select_k(x, k_range, method="elbow", *, n_init=10, n_jobs=-1, random_state=None,
-             sample_size=10000):
+             sample_size=10000, verbose=0):
     """Choose the number of clusters of ``x`` by the elbow, silhouette or BIC criterion.
 
     A k-means scan (``n_init`` restarts of scikit-learn's ``KMeans`` per k, run in
@@ -242,6 +247,8 @@ def select_k(x, k_range, method="elbow", *, n_init=10, n_jobs=-1, random_state=N
             so the result does not depend on ``n_jobs``.
         random_state: int, RandomState or None; an int gives the same result
             on every run.
+        verbose: int; 0 is silent, 1 prints a ``[kdc]`` line per k of each scan
+            (k-means, silhouette, Gaussian mixture) as it completes.
         sample_size: int > max(k_range): the silhouette score is computed on a
             random subset of this many rows when n_samples is larger.
 
@@ -263,6 +270,7 @@ def select_k(x, k_range, method="elbow", *, n_init=10, n_jobs=-1, random_state=N
     k_values = parse_k_range(k_range, n)
     n_init = check_int(n_init, "n_init", minimum=1)
     n_jobs = _check_n_jobs(n_jobs)
+    verbose = check_int(verbose, "verbose", minimum=0)
     sample_size = check_int(sample_size, "sample_size", minimum=k_values[-1] + 1)
     rng = check_random_state(random_state)
     km_seeds = rng.randint(_SEED_MAX, size=(len(k_values), n_init))
@@ -273,27 +281,48 @@ def select_k(x, k_range, method="elbow", *, n_init=10, n_jobs=-1, random_state=N
     inertia = silhouette = bic = None
     labels = {}
     best_k = {}
-    parallel = Parallel(n_jobs=n_jobs)
+    # With verbose, the fits come back in order as they finish (joblib's generator), so a
+    # line per k shows while the scan runs; otherwise all at once. One Parallel per scan.
+    def parallel(tasks, per_k):
+        """The results of ``tasks`` in order, ``per_k`` at a time (one k's restarts)."""
+        results = iter(Parallel(n_jobs=n_jobs,
+                                **({"return_as": "generator"} if verbose else {}))(tasks))
+        for _ in k_values:
+            yield [next(results) for _ in range(per_k)]
+        next(results, None)  # lets joblib's generator finish
+
+    start = time.perf_counter()
+
+    def show(message):
+        say(f"select_k: {message}, {time.perf_counter() - start:.1f} s", verbose)
+
     kmeans_run, gmm_bic = _tasks()
     if "elbow" in wanted or "silhouette" in wanted:
-        runs = parallel(delayed(kmeans_run)(x, k, int(km_seeds[i, j]))
-                        for i, k in enumerate(k_values) for j in range(n_init))
+        runs = parallel((delayed(kmeans_run)(x, k, int(km_seeds[i, j]))
+                         for i, k in enumerate(k_values) for j in range(n_init)), n_init)
         inertia = []
-        for i, k in enumerate(k_values):
-            best = min(runs[i * n_init:(i + 1) * n_init], key=lambda r: r[0])
+        for restarts, k in zip(runs, k_values):  # runs first: it ends the generator
+            best = min(restarts, key=lambda r: r[0])
             inertia.append(best[0])
             labels[k] = best[1]
+            show(f"k-means k={k}: inertia {best[0]:.5g} (best of {n_init})")
         if "elbow" in wanted:
             best_k["elbow"] = _two_segment_elbow(k_values, inertia)
     if "silhouette" in wanted:
         size = sample_size if n > sample_size else None
-        silhouette = [float(silhouette_score(x, labels[k], sample_size=size,
-                                             random_state=sil_seed)) for k in k_values]
+        silhouette = []
+        for k in k_values:
+            silhouette.append(float(silhouette_score(x, labels[k], sample_size=size,
+                                                     random_state=sil_seed)))
+            show(f"silhouette k={k}: {silhouette[-1]:.4f}")
         best_k["silhouette"] = k_values[int(np.argmax(silhouette))]
     if "bic" in wanted:
-        bics = parallel(delayed(gmm_bic)(x, k, int(gmm_seeds[i, j]))
-                        for i, k in enumerate(k_values) for j in range(n_init))
-        bic = [min(bics[i * n_init:(i + 1) * n_init]) for i in range(len(k_values))]
+        bics = parallel((delayed(gmm_bic)(x, k, int(gmm_seeds[i, j]))
+                         for i, k in enumerate(k_values) for j in range(n_init)), n_init)
+        bic = []
+        for restarts, k in zip(bics, k_values):
+            bic.append(min(restarts))
+            show(f"Gaussian mixture k={k}: BIC {bic[-1]:.6g} (best of {n_init})")
         best_k["bic"] = k_values[int(np.argmin(bic))]
     k = int(statistics.median_low(best_k.values())) if method == "all" else best_k[method]
     return KSelection(k_values=k_values, inertia=inertia, silhouette=silhouette, bic=bic,

@@ -8,8 +8,9 @@ scales them), and returns::
     {"cluster": int64 [None], "probabilities": float32 [None, k],
      "embedding": float32 [None, d]}
 
-A row with a NaN or infinite value, or whose embedding is not finite (finite
-but extreme values can overflow), gets cluster -1 (``NO_CLUSTER``) and NaN
+A row with a NaN or infinite value, or whose embedding is not finite or
+beyond ``kdc._validation.EMBEDDING_LIMIT`` (finite but extreme values can
+overflow), gets cluster -1 (``NO_CLUSTER``) and NaN
 probabilities: a server cannot raise per row, and no cluster is better than a
 made-up one. ``est.predict`` refuses such rows with a ValueError.
 
@@ -19,22 +20,20 @@ Heads in TensorFlow:
   assignment are computed in float64 from the differences, as ``predict``
   does, so exported clusters equal ``est.predict`` row for row.
 - N2D: UMAP and the Gaussian mixture are not TF ops. With a UMAP manifold
-  (the default) the export carries UMAP's ``transform`` of new rows as TF
-  ops (:mod:`kdc._umap_tf`: exact k-NN over the training embedding, UMAP's
-  membership weights, start and attraction schedule, without the random
-  repulsion) and the mixture's posterior from its means, precision Cholesky
-  factors and weights: on held-out MNIST rows it agreed with ``est.predict``
-  on 99.9%. The graph holds the rows UMAP was fitted on (embedding and
-  coordinates as constants: 5.6 MB for 70,000 rows of 10 + 10 floats;
-  ``manifold_sample_size`` bounds it for large data). Other manifold
-  learners (or ``manifold_map="parametric"``) get a learned map instead: a
-  small Keras network mapping the autoencoder
-  embedding to the fitted coordinates (a parametric UMAP, trained on
-  ``manifold_embedding_`` and on 20,000 points interpolated between
-  neighbouring rows, placed by ``manifold_.transform`` as ``predict`` places
-  new rows; 99.29% agreement on held-out MNIST from the shipped weights),
-  kept as ``est.serving_map_`` so a saved estimator exports the same graph
-  again.
+  (the default) the export carries the estimator's own placement of new
+  rows (``est.placement_``, :mod:`kdc._umap_placement`: exact k-NN over the
+  training embedding, UMAP's membership weights, start and attraction
+  schedule, without the random repulsion), the same steps ``predict`` runs
+  in numpy, so served clusters equal ``predict``'s, and the mixture's
+  posterior from its means, precision Cholesky factors and weights. The
+  graph holds the rows UMAP was fitted on (embedding and coordinates as
+  constants; ``manifold_sample_size`` bounds them for large data). Other
+  manifold learners (or ``manifold_map="parametric"``) get a learned map
+  instead: a small Keras network mapping the autoencoder embedding to the
+  fitted coordinates (a parametric UMAP, trained on ``manifold_embedding_``
+  and on points interpolated between neighbouring rows, placed as ``predict``
+  places new rows), kept as ``est.serving_map_`` so a saved estimator
+  exports the same graph again.
   ``kdc_export.json`` records the agreement of the exported head with
   ``labels_`` on the training rows and with ``predict`` on 2,000 such
   interpolated points.
@@ -59,7 +58,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from kdc._fileio import atomic_write, check_target, staging_dir, swap_in
 from kdc._optional import require_tensorflow
-from kdc._validation import check_choice
+from kdc._progress import Stage
+from kdc._validation import EMBEDDING_LIMIT, check_choice
 from kdc._version import __version__
 
 EXPORT_INFO = "kdc_export.json"
@@ -120,9 +120,10 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
             x = x * scale + offset
         z = tf.cast(encoder(tf.reshape(x, model_shape), training=False), tf.float32)
         cluster, probabilities = head(z)
-        # a row with a NaN or infinite value, or whose embedding is not finite, gets no cluster
+        # A row with a NaN or infinite value, or whose embedding is not finite or beyond
+        # EMBEDDING_LIMIT (as transform and predict refuse it), gets no cluster.
         valid = tf.logical_and(tf.reduce_all(tf.math.is_finite(x), axis=1),
-                               tf.reduce_all(tf.math.is_finite(z), axis=1))
+                               tf.reduce_all(tf.abs(z) <= EMBEDDING_LIMIT, axis=1))
         cluster = tf.where(valid, tf.cast(cluster, tf.int64), tf.constant(NO_CLUSTER, tf.int64))
         probabilities = tf.where(valid[:, None], tf.cast(probabilities, tf.float32),
                                  tf.constant(float("nan"), tf.float32))
@@ -144,7 +145,8 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
     })
     staging = staging_dir(out)
     try:
-        archive.write_out(os.fspath(staging), verbose=False)
+        with Stage(f"writing the SavedModel to '{out}'", verbose):
+            archive.write_out(os.fspath(staging), verbose=False)
         atomic_write(staging / EXPORT_INFO, json.dumps(info, indent=1) + "\n")
         swap_in(staging, out)
     except BaseException:
@@ -286,7 +288,9 @@ def fit_parametric_map(z, target, *, labels=None, mixture=None, seed=None, epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         1e-3, decay_steps=epochs * math.ceil(n / batch_size))
     trainer.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses)
-    history = trainer.fit(z[rows], ys, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    with Stage(f"training the parametric map on {len(rows)} rows, {epochs} epochs", verbose):
+        history = trainer.fit(z[rows], ys, epochs=epochs, batch_size=batch_size, shuffle=True,
+                              verbose=0)
     if verbose:
         print(f"[kdc] parametric map trained for {epochs} epochs, final loss "
               f"{history.history['loss'][-1]:.4f}", flush=True)

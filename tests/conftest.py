@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as kdc sets it (kdc._quiet)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -100,8 +100,10 @@ def test_fit_writes_report_json_markdown_and_labels(fit_run, data_dir):
     assert report["data"]["n_samples"] == 240 and report["data"]["n_features"] == 20
     assert 0.0 <= report["metrics"]["acc"] <= 1.0
     assert report["metrics"] == pytest.approx(evaluate(y, labels))  # the labels written
-    assert [r["method"] for r in report["comparison"]["rows"]] == ["k-means (pixels)",
+    # flat rows (not images): the baseline is k-means on the raw features
+    assert [r["method"] for r in report["comparison"]["rows"]] == ["k-means (raw features)",
                                                                    "AEKMeans"]
+    assert report["notes"] == []
     params = report["estimator"]["params"]
     assert (params["pretrain_epochs"], params["hidden_dims"], params["embedding_dim"],
             params["batch_size"], params["random_state"]) == (2, [16], 2, 64, 0)
@@ -225,6 +227,11 @@ def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsy
     assert table["N2D"] == [f"{rows['N2D'][m]:.3f}" for m in ("acc", "nmi", "ami", "ari",
                                                                "purity")]
     assert "ACC vs k-means (pixels)" in (out / "report.md").read_text()  # the full table
+    # a smoke run says that its scores mean nothing: after the table, in both reports
+    assert f"[kdc] note: {cli.QUICK_NOTE}" in stdout
+    assert stdout.index("N2D vs k-means") < stdout.index("[kdc] note: --quick is a smoke test")
+    assert report["notes"] == [cli.QUICK_NOTE]
+    assert "**Note:** --quick is a smoke test" in (out / "report.md").read_text()
     # 64 features: 8x8 images, so N2D's mean embedding per cluster is decoded too.
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "centroids.png", "contingency.png", "embedding.png", "history.png"]
@@ -359,12 +366,17 @@ BAD_INPUT = {
                                                   "{data}"], "kdc only replaces folders"),
     "export without a model": (["export", "--model", "{tmp}/nomodel", "--out", "{tmp}/o"],
                                "not a folder written by est.save"),
+    # one line: numpy's "input contained no data" warning (with a source path) does not leak
+    "header-only csv": (["fit", "--data", "{data}/header.csv", "--method", "aekmeans",
+                         "--clusters", "3", "--out", "{tmp}/o"],
+                        "header.csv' has a header row but no data rows"),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_gives_exit_status_2_and_one_line(case, data_dir, tmp_path, capsys):
     np.save(data_dir / "labels8.npy", np.zeros(8, dtype=int))
+    (data_dir / "header.csv").write_text("f1,f2,label\n")
     argv, needle = BAD_INPUT[case]
     argv = [a.format(tmp=tmp_path, data=data_dir) for a in argv]
     code, out, err = run(capsys, *argv)
@@ -389,6 +401,7 @@ def test_non_kdc_folder_is_never_replaced(tmp_path, capsys):
 
 def test_predict_without_kdc_load_says_it_is_not_available(tmp_path, capsys, monkeypatch):
     monkeypatch.delattr(kdc, "load", raising=False)
+    monkeypatch.delitem(kdc._NAMES, "load")  # the facade would import it again
     code, _, err = run(capsys, "predict", "--model", tmp_path, "--data", "digits",
                        "--out", tmp_path / "labels.npy")
     assert code == 1
@@ -525,10 +538,135 @@ def test_version_in_process(capsys):
     assert code == 0 and out.startswith(f"kdc {kdc.__version__} (keras ")
 
 
+def child_env():
+    """The environment of a ``python -m kdc`` child: this checkout first, and TensorFlow's
+    logging left to kdc (the test session's TF_CPP_MIN_LOG_LEVEL and KDC_DEBUG removed)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KDC_DEBUG")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
 def test_python_dash_m_kdc_version(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    proc = subprocess.run([sys.executable, "-m", "kdc", "--version"], cwd=tmp_path, env=env,
+    # -X importtime lists every module imported (on stderr): neither TensorFlow nor Keras
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kdc", "--version"],
+                          cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith(f"kdc {kdc.__version__} (keras ")
+    assert "kdc.cli" in proc.stderr
+    assert "tensorflow" not in proc.stderr and "keras" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- quiet and fast
+
+def test_help_version_and_argument_errors_answer_without_tensorflow(tmp_path):
+    script = (
+        "import sys\n"
+        "from kdc import cli\n"
+        "codes = [cli.main(argv) for argv in ([], ['--help'], ['--version'], ['fit', '--help'], "
+        "['predict', '--help'], ['evaluate', '--help'], ['select-k', '--help'], "
+        "['export', '--help'], ['demo', '--help'], ['fit', '--data', 'digits', '--method', "
+        "'kmeans', '--clusters', '3', '--out', 'o'], ['select-k', '--data', 'x', '--range', "
+        "'5:6'], ['--debug', 'fit'])]\n"
+        "print(codes)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))\n"
+        # a scan of the raw features needs scikit-learn only
+        "cli.main(['select-k', '--data', 'digits', '--range', '2:4', '--n-init', '1', '-q'])\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=child_env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().startswith(f"kdc {kdc.__version__} ")
+    *_, codes, loaded, k, loaded_by_select_k = proc.stdout.strip().splitlines()
+    assert codes == "[2, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2]"
+    assert loaded == "[]"  # not even scikit-learn: the help answers at once
+    assert k.startswith("k = ") and loaded_by_select_k == "['sklearn']"
+    assert "invalid choice: 'kmeans'" in proc.stderr and "at least 3 values" in proc.stderr
+
+
+def test_a_command_prints_no_tensorflow_log_lines(fit_run, data_dir, tmp_path):
+    """TensorFlow's C++ start-up lines and, without a GPU, its ``E0000 ... cuInit`` error are
+    hidden (kdc._quiet); kdc's own output and errors still show."""
+    from kdc._quiet import _ABSL_RECORD
+
+    argv = [sys.executable, "-m", "kdc", "predict", "--model", str(fit_run[0]), "--data",
+            str(data_dir / "blobs.npz"), "--out", str(tmp_path / "labels.npy")]
+    proc = subprocess.run(argv, cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "labels written to" in proc.stdout
+    assert not [line for line in proc.stderr.splitlines() if _ABSL_RECORD.match(line)]
+    assert "cuInit" not in proc.stderr and "absl::InitializeLog" not in proc.stderr
+    proc = subprocess.run(argv, cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                          timeout=300)  # --out exists now: kdc's own error shows
+    assert proc.returncode == 2
+    assert_one_line_error(proc.stderr, "already exists")
+
+
+@pytest.mark.parametrize("where", ["before the command", "after the command"])
+def test_debug_gives_tensorflow_its_own_logging_back(where, label_files, capsys, monkeypatch):
+    from kdc import _quiet
+
+    monkeypatch.setitem(_quiet._changed, "env", True)  # as if kdc had set the variable
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", _quiet.TF_LOG_LEVEL)
+    args = ["evaluate", "--labels", label_files / "labels.txt", "--truth",
+            label_files / "truth.npy"]
+    code, _, err = run(capsys, *args)
+    assert code == 0 and os.environ["TF_CPP_MIN_LOG_LEVEL"] == _quiet.TF_LOG_LEVEL
+    args = ["--debug", *args] if where == "before the command" else [*args, "--debug"]
+    code, _, err = run(capsys, *args)
+    assert code == 0, err
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ and not _quiet.is_quiet()
+
+
+def test_the_copies_of_library_constants_match_the_library():
+    from kdc import select, serving
+
+    assert cli.K_METHODS == select.METHODS
+    assert cli.MANIFOLD_MAPS == serving.MANIFOLD_MAPS
+
+
+# --------------------------------------------------------------------------- help texts
+
+def test_commands_that_read_files_give_the_file_rules_in_their_help(capsys):
+    for command in ("fit", "predict", "select-k"):
+        code, out, _ = run(capsys, command, "--help")
+        text = " ".join(out.split())
+        assert code == 0
+        assert ("A CSV header row is optional: the first non-empty row is a header when any "
+                "of its cells is not a number") in text
+        assert "named label, y, target or class (any case) holds the labels" in text
+    code, out, _ = run(capsys, "evaluate", "--help")
+    assert "Label files: .npy, .npz (array y or labels), or .csv/.txt with one label per line" \
+        in " ".join(out.split())
+
+
+def test_predict_help_has_a_description(capsys):
+    code, out, _ = run(capsys, "predict", "--help")
+    assert code == 0
+    assert "assign every row of --data to a cluster with est.predict" in " ".join(out.split())
+
+
+# --------------------------------------------------------------------------- safe mode
+
+def test_no_safe_mode_is_passed_to_kdc_load(tmp_path, capsys, monkeypatch):
+    class Model:
+        def predict(self, x):
+            return np.zeros(len(x), dtype=int)
+
+        def export(self, out, **kwargs):
+            Path(out).mkdir(parents=True)
+            (Path(out) / "kdc_export.json").write_text("{}")
+
+    calls = []
+    monkeypatch.setattr(kdc, "load", lambda path, **kw: calls.append(kw) or Model(),
+                        raising=False)
+    (tmp_path / "model").mkdir()
+    for i, extra in enumerate(([], ["--no-safe-mode"])):
+        code, _, err = run(capsys, "predict", "--model", tmp_path / "model", "--data", "digits",
+                           "--out", tmp_path / f"labels{i}.npy", "--quiet", *extra)
+        assert code == 0, err
+        code, _, err = run(capsys, "export", "--model", tmp_path / "model", "--out",
+                           tmp_path / f"export{i}", "--quiet", *extra)
+        assert code == 0, err
+    # only when asked for, and then as a keyword: kdc.load's default stays in charge
+    assert calls == [{}, {}, {"safe_mode": False}, {"safe_mode": False}]

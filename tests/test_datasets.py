@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import os
 import urllib.error
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,16 @@ def test_csv_with_text_values_is_rejected(tmp_path):
         load(path)
 
 
+@pytest.mark.parametrize("text", ["f1,f2,label\n", "f1,f2\n\n\n"])
+def test_a_header_only_csv_is_a_clear_value_error_without_a_numpy_warning(tmp_path, text):
+    path = tmp_path / "h.csv"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "input contained no data" would raise here
+        with pytest.raises(ValueError, match=r"h\.csv' has a header row but no data rows"):
+            load(path)
+
+
 def test_missing_file_is_named(tmp_path):
     path = tmp_path / "nope.npz"
     with pytest.raises(FileNotFoundError, match="nope.npz"):
@@ -326,6 +337,67 @@ def test_keras_fashion_mnist_idx_files(monkeypatch, isolated):
     x, y = load("fashion-mnist")
     assert x.shape == (3, 28, 28) and y.tolist() == [3, 4, 9]
     assert x[:2].min() == 1.0 and x[2].max() == 0.0
+
+
+def write_fashion_idx(folder, parts, compresslevel=9, mtime=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    for fname, arr in zip(datasets._IDX_FILES, parts):
+        arr = np.asarray(arr, dtype=np.uint8)
+        header = bytes([0, 0, 8, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+        with open(folder / fname, "wb") as raw, gzip.GzipFile(
+                fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=mtime) as f:
+            f.write(header + arr.tobytes())
+
+
+def test_a_recompressed_fashion_mnist_copy_is_accepted_by_its_content(monkeypatch, tmp_path):
+    """Debian's dataset-fashion-mnist ships Zalando's files recompressed: other gzip bytes (so
+    other md5s), the same idx content; the content's sha256 accepts them."""
+    rng = np.random.default_rng(0)
+    parts = [rng.integers(0, 256, (3, 28, 28)), np.array([3, 4, 5]),
+             rng.integers(0, 256, (2, 28, 28)), np.array([9, 0])]
+    published, packaged = tmp_path / "published" / "fashion-mnist", tmp_path / "fashion-mnist"
+    write_fashion_idx(published, parts, compresslevel=9, mtime=0)
+    write_fashion_idx(packaged, parts, compresslevel=1, mtime=1234567890)  # recompressed
+    files = datasets._IDX_FILES
+    assert all(file_md5(published / f) != file_md5(packaged / f) for f in files)
+    monkeypatch.setitem(datasets._SOURCES["fashion_mnist"], "files",
+                        {f: file_md5(published / f) for f in files})
+    with pytest.raises(DatasetChecksumError, match="decompressed content has sha256"):
+        load("fashion_mnist", data_dir=tmp_path, download=False)  # the real table: refused
+    monkeypatch.setitem(datasets._IDX_CONTENT_SHA256, "fashion_mnist", {
+        f: hashlib.sha256(gzip.decompress((packaged / f).read_bytes())).hexdigest()
+        for f in files})
+    for folder in (published.parent, tmp_path):  # the published bytes, and the recompressed
+        x, y = load("fashion_mnist", data_dir=folder, download=False)
+        assert x.shape == (5, 28, 28) and y.tolist() == [3, 4, 5, 9, 0]
+        np.testing.assert_array_equal(x[:3] * 255, parts[0])
+    # other content, recompressed: refused, the message naming both checksums
+    parts[1] = np.array([3, 4, 6])
+    write_fashion_idx(packaged, parts, compresslevel=1)
+    labels = packaged / "train-labels-idx1-ubyte.gz"
+    with pytest.raises(DatasetChecksumError) as info:
+        load("fashion_mnist", data_dir=tmp_path, download=False)
+    message = str(info.value)
+    assert str(labels) in message and file_md5(labels) in message
+    assert datasets._SOURCES["fashion_mnist"]["files"][labels.name] in message
+    assert datasets._IDX_CONTENT_SHA256["fashion_mnist"][labels.name] in message
+    assert info.value.expected == datasets._IDX_CONTENT_SHA256["fashion_mnist"][labels.name]
+    # a file that is not gzip at all
+    labels.write_bytes(b"not gzip")
+    with pytest.raises(DatasetChecksumError, match="cannot be decompressed"):
+        load("fashion_mnist", data_dir=tmp_path, download=False)
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist package "
+                    f"is not installed ({DEBIAN_FASHION})")
+def test_debians_fashion_mnist_package():
+    x, y = load("fashion_mnist", data_dir=DEBIAN_FASHION.parent, download=False)
+    assert x.shape == (70000, 28, 28) and np.bincount(y).tolist() == [7000] * 10
+    assert (md5((x * 255).round().astype(np.uint8)), md5(y, "<i8")) == \
+        datasets._CONTENT_MD5["fashion_mnist"]
 
 
 # ------------------------------------------------------------------ downloads

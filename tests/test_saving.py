@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans
 import kdc
 from kdc import saving
 from kdc.training.precision import resolve_precision
-from kdc.saving import ModelFormatError
+from kdc.saving import ModelFormatError, UnsafeModelError
 from tests.conftest import TINY, make_blobs
 
 X, Y = make_blobs(n_samples=180)
@@ -43,9 +43,15 @@ def fitted():
 def test_reloaded_estimator_predicts_identically(fitted, name, tmp_path):
     est = fitted[name]
     path = est.save(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == [
-        "autoencoder.keras", "kdc_model.json", "state.joblib"]
+    files = {"arrays.npz", "autoencoder.keras", "kdc_model.json", "state.json"}
+    files |= {"AEKMeans": {"kmeans.skops"},
+              "N2D": {"clusterer.skops", "objects.joblib"}}.get(name, set())
+    assert {p.name for p in path.iterdir()} == files
     manifest = json.loads((path / "kdc_model.json").read_text())
+    assert manifest["safe"] is True
+    # Only the fitted UMAP object (N2D predicts without it) is pickled.
+    assert [info["path"] for info in manifest["objects"].values()] == (
+        ["fitted.manifold_"] if name == "N2D" else [])
     assert manifest["format"] == "kdc.estimator"
     assert manifest["format_version"] == saving.FORMAT_VERSION
     assert manifest["class"].endswith(f":{name}")
@@ -164,7 +170,7 @@ def test_interrupted_save_leaves_the_earlier_save_intact(fitted, tmp_path, monke
     def broken_dump(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(joblib, "dump", broken_dump)
+    monkeypatch.setattr(np, "savez", broken_dump)
     with pytest.raises(type(error)):
         fitted["DEC"].save(path, overwrite=True)
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
@@ -185,7 +191,7 @@ def test_load_errors_are_clear(fitted, tmp_path):
     manifest_file = path / "kdc_model.json"
     good = manifest_file.read_text()
 
-    manifest_file.write_text(good.replace('"format_version": 2', '"format_version": 99'))
+    manifest_file.write_text(good.replace('"format_version": 3', '"format_version": 99'))
     with pytest.raises(ModelFormatError, match="format version 99.*Upgrade kdc"):
         kdc.load(path)
     manifest_file.write_text(good.replace('"kdc.estimator"', '"something.else"'))
@@ -196,14 +202,14 @@ def test_load_errors_are_clear(fitted, tmp_path):
         kdc.load(path)
     manifest_file.write_text(good)
 
-    state = path / "state.joblib"
+    state = path / "state.json"
     data = bytearray(state.read_bytes())
     data[len(data) // 2] ^= 0xFF
     state.write_bytes(bytes(data))
-    with pytest.raises(ModelFormatError, match="corrupt: state.joblib does not match"):
+    with pytest.raises(ModelFormatError, match="corrupt: state.json does not match"):
         kdc.load(path)
     state.unlink()
-    with pytest.raises(ModelFormatError, match="incomplete: state.joblib is missing"):
+    with pytest.raises(ModelFormatError, match="incomplete: state.json is missing"):
         kdc.load(path)
 
 
@@ -215,7 +221,7 @@ def test_keras_arguments_are_saved_through_keras(tmp_path):
                        random_state=0, verbose=0).fit(X)
     with pytest.warns(UserWarning, match="callbacks are not saved"):
         path = est.save(tmp_path / "m")
-    assert (path / "autoencoder_param.keras").is_file()
+    assert (path / "params.autoencoder.keras").is_file()
     loaded = kdc.load(path)
     assert isinstance(loaded.autoencoder, kdc.models.DenseAutoencoder)
     np.testing.assert_array_equal(loaded.autoencoder.get_weights()[0], ae.get_weights()[0])
@@ -256,33 +262,158 @@ def test_load_imports_nothing_named_in_the_folder(fitted, tmp_path, monkeypatch)
 def test_saved_state_separates_parameters_from_fitted_state(fitted, tmp_path):
     est = fitted["N2D"]
     path = est.save(tmp_path / "m")
-    state = joblib.load(path / "state.joblib")
+    state = json.loads((path / "state.json").read_text())
     assert set(state) == {"params", "fitted"}
     assert set(state["params"]) == set(est.get_params(deep=False))
     assert state["params"]["unshifted_end"] == 0.2 and "labels_" in state["fitted"]
-    assert "encoder_" not in state["fitted"] and "autoencoder_" not in state["fitted"]
+    assert "encoder_" not in state["fitted"]
     assert est.get_fitted_state().keys() >= {"labels_", "model_input_shape_", "training_plan_"}
 
 
-@pytest.mark.parametrize("name", ["AEKMeans", "N2D"])
-def test_models_saved_in_format_1_still_load(fitted, name, tmp_path):
-    """Format 1 (kdc at feed824): one flat joblib dict, ``_model_input_shape``, no new params."""
-    est = fitted[name]
-    path = est.save(tmp_path / "m")
-    state = joblib.load(path / "state.joblib")
-    flat = {**state["params"], **state["fitted"]}
-    flat["_model_input_shape"] = flat.pop("model_input_shape_")
-    for new in ("pretrain_budget", "unshifted_end", "lr_decay_end", "jit_compile",
-                "steps_per_execution", "pin_threads"):
-        flat.pop(new)
-    flat.pop("training_plan_")
-    joblib.dump(flat, path / "state.joblib")
-    manifest = json.loads((path / "kdc_model.json").read_text())
-    manifest["format_version"] = 1
-    manifest["files"]["state.joblib"] = saving._sha256(path / "state.joblib")
+def _write_legacy(est, path, version):
+    """A folder as kdc wrote it before format 3: the state pickled in state.joblib
+    (format 1: one flat dict with ``_model_input_shape`` and without the parameters
+    added since), the fitted autoencoder in autoencoder.keras."""
+    path.mkdir()
+    params = est.get_params(deep=False)
+    fitted = {k: v for k, v in vars(est).items()
+              if k not in params and k not in ("encoder_", "autoencoder_", "placement_")}
+    est.autoencoder_.save(path / "autoencoder.keras")
+    state = {"params": params, "fitted": fitted}
+    if version == 1:
+        state = {**params, **fitted}
+        state["_model_input_shape"] = state.pop("model_input_shape_")
+        for new in ("pretrain_budget", "unshifted_end", "lr_decay_end", "jit_compile",
+                    "steps_per_execution", "pin_threads", "training_plan_"):
+            state.pop(new)
+    joblib.dump(state, path / "state.joblib")
+    files = ("autoencoder.keras", "state.joblib")
+    manifest = {"format": "kdc.estimator", "format_version": version,
+                "class": f"{type(est).__module__}:{type(est).__qualname__}",
+                "keras_files": {"autoencoder_": "autoencoder.keras"},
+                "files": {f: saving._sha256(path / f) for f in files},
+                "versions": {"kdc": "0.1.0"}}
     (path / "kdc_model.json").write_text(json.dumps(manifest))
-    loaded = kdc.load(path)
+    return path
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("name", ["AEKMeans", "N2D"])
+def test_pickle_formats_load_only_with_safe_mode_off(fitted, name, version, tmp_path):
+    est = fitted[name]
+    path = _write_legacy(est, tmp_path / "m", version)
+    with pytest.raises(UnsafeModelError, match=rf"format {version}.*pickle.*safe_mode=False"
+                                               r".*--no-safe-mode.*save it again"):
+        kdc.load(path)
+    loaded = kdc.load(path, safe_mode=False)
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     assert loaded.model_input_shape_ == est.model_input_shape_
-    defaults = type(est)().get_params()  # parameters added since: the class defaults
-    assert all(loaded.get_params()[k] == defaults[k] for k in ("pretrain_budget", "unshifted_end"))
+    if version == 1:  # parameters added since: the class defaults
+        defaults = type(est)().get_params()
+        assert all(loaded.get_params()[k] == defaults[k]
+                   for k in ("pretrain_budget", "unshifted_end"))
+    # Saved again, it is in the safe format and loads by default.
+    again = kdc.load(loaded.save(tmp_path / "again"))
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+
+
+class _Payload:
+    """An object whose unpickling leaves a mark (as an attacker's would run code)."""
+
+    def __init__(self, mark):
+        self.mark = mark
+
+    def __reduce__(self):
+        return (_leave_mark, (self.mark,))
+
+
+def _leave_mark(mark):
+    import pathlib
+
+    pathlib.Path(mark).write_text("ran")
+    return _Payload(mark)
+
+
+def test_objects_only_pickle_stores_need_safe_mode_off(fitted, tmp_path):
+    from sklearn.decomposition import PCA
+
+    mark = tmp_path / "mark"
+    est = kdc.N2D(3, manifold=PCA(2), n_neighbors=5, random_state=0, **TINY).fit(X)
+    est.user_note_ = _Payload(str(mark))  # a fitted attribute of the user's own class
+    path = est.save(tmp_path / "m")
+    mark.unlink(missing_ok=True)
+    manifest = json.loads((path / "kdc_model.json").read_text())
+    assert manifest["safe"] is False
+    with pytest.raises(UnsafeModelError, match=r"user_note_ \(tests.*_Payload\).*"
+                                               r"safe_mode=False"):
+        kdc.load(path)
+    assert not mark.exists()
+    loaded = kdc.load(path, safe_mode=False)
+    assert mark.exists() and isinstance(loaded.user_note_, _Payload)
+    # The PCA manifold and the mixture are scikit-learn objects: stored without pickle.
+    assert isinstance(loaded.manifold_, PCA) and loaded.placement_ is None
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_safe_load_of_n2d_leaves_out_the_umap_object_only(fitted, tmp_path):
+    est = fitted["N2D"]
+    path = est.save(tmp_path / "m")
+    safe = kdc.load(path)
+    assert safe.manifold_ is None and safe.placement_ is not None
+    x_new = make_blobs(n_samples=60, seed=1)[0]
+    np.testing.assert_array_equal(safe.predict(x_new), est.predict(x_new))
+    full = kdc.load(path, safe_mode=False)
+    assert type(full.manifold_).__name__ == "UMAP"
+    np.testing.assert_array_equal(full.predict(x_new), est.predict(x_new))
+
+
+def test_tampered_files_run_no_code(fitted, tmp_path):
+    """Whoever rewrites the files can rewrite the checksums too: loading must still run nothing."""
+    mark = tmp_path / "mark"
+    path = fitted["AEKMeans"].save(tmp_path / "m")
+    manifest_file = path / "kdc_model.json"
+    manifest = json.loads(manifest_file.read_text())
+
+    def rewrite(name, data):
+        (path / name).write_bytes(data)
+        manifest["files"][name] = saving._sha256(path / name)
+        manifest_file.write_text(json.dumps(manifest))
+
+    # An object array (np.save pickles it) in place of the arrays.
+    good_arrays = (path / "arrays.npz").read_bytes()
+    arrays = dict(np.load(path / "arrays.npz"))
+    key = next(iter(arrays))
+    arrays[key] = np.array([_Payload(str(mark))], dtype=object)
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    rewrite("arrays.npz", buffer.getvalue())
+    with pytest.raises(ModelFormatError, match="could not be read.*pickle"):
+        kdc.load(path)
+    assert not mark.exists()
+    # A skops file holding a type skops does not trust.
+    import skops.io
+
+    rewrite("arrays.npz", good_arrays)
+    rewrite("kmeans.skops", skops.io.dumps(_Payload(str(mark))))
+    mark.unlink(missing_ok=True)
+    with pytest.raises(ModelFormatError, match="could not be read.*[Uu]ntrusted"):
+        kdc.load(path)
+    assert not mark.exists()
+    # A pickle named in the manifest as a needed object.
+    joblib.dump({"x": _Payload(str(mark))}, path / "objects.joblib")
+    mark.unlink(missing_ok=True)
+    manifest["objects"] = {"x": {"path": "fitted.x", "type": "builtins.object",
+                                 "optional": False}}
+    rewrite("objects.joblib", (path / "objects.joblib").read_bytes())
+    with pytest.raises(UnsafeModelError):
+        kdc.load(path)
+    assert not mark.exists()
+
+
+def test_load_refuses_a_non_bool_safe_mode(fitted, tmp_path):
+    path = fitted["AEKMeans"].save(tmp_path / "m")
+    with pytest.raises(ValueError, match="safe_mode must be True or False. Received: "
+                                         "safe_mode='no'"):
+        kdc.load(path, safe_mode="no")

@@ -87,6 +87,23 @@ def test_n_jobs_does_not_change_the_result(four_blobs):
     assert one.to_dict() == two.to_dict()
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_verbose_prints_a_line_per_k_of_each_scan_as_it_completes(four_blobs, capsys, n_jobs):
+    args = dict(method="all", n_init=2, random_state=3, n_jobs=n_jobs)
+    quiet = select_k(four_blobs, [2, 3, 4, 5], **args)
+    assert capsys.readouterr().out == ""
+    loud = select_k(four_blobs, [2, 3, 4, 5], verbose=1, **args)
+    lines = capsys.readouterr().out.splitlines()
+    assert loud.to_dict() == quiet.to_dict()  # the same scan, in order
+    assert all(np.array_equal(loud.labels[k], quiet.labels[k]) for k in loud.k_values)
+    assert [line.split(":")[1].strip() for line in lines] == [
+        f"{scan} k={k}" for scan in ("k-means", "silhouette", "Gaussian mixture")
+        for k in (2, 3, 4, 5)]
+    assert all(line.startswith("[kdc] select_k: ") and line.endswith(" s") for line in lines)
+    assert f"inertia {loud.inertia[2]:.5g} (best of 2)" in lines[2]
+    assert f"BIC {loud.bic[3]:.6g} (best of 2)" in lines[11]
+
+
 def test_two_segment_elbow_on_a_known_knee():
     k = list(range(1, 10))
     curve = [100, 70, 40, 10, 9, 8, 7, 6, 5]  # two exact lines meeting at k=4
@@ -125,6 +142,7 @@ def test_parse_k_range(k_range, expected):
                          "Received: method='gap'"),
     (dict(n_init=0), "n_init must be an int >= 1"),
     (dict(n_jobs=0), "n_jobs must be None or a non-zero int"),
+    (dict(verbose=-1), "verbose must be an int >= 0"),
     (dict(sample_size=5), r"sample_size must be an int >= 9\. Received: sample_size=5"),
 ])
 def test_invalid_arguments_name_the_argument(four_blobs, kwargs, match):

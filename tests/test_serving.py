@@ -157,32 +157,37 @@ def n2d_by_metric(request, n2d):
     return est
 
 
-def test_umap_transform_in_tf_follows_umap(n2d_by_metric):
-    from kdc import _umap_tf
+def test_placement_follows_umap_and_is_the_same_in_numpy_and_tf(n2d_by_metric):
+    from kdc._umap_placement import BLOCK_ROWS, UMAPPlacement
 
     n2d = n2d_by_metric
     z_new = n2d.transform(X_NEW)
-    expected = n2d._manifold_transform(z_new)
-    got = _umap_tf.transform(tf.constant(z_new), _umap_tf.terms(n2d.manifold_)).numpy()
+    expected = np.asarray(n2d.manifold_.transform(z_new))  # umap-learn's own, stochastic
+    placement = UMAPPlacement.from_umap(n2d.manifold_)
+    got = placement.transform(z_new)
     spread = np.ptp(n2d.manifold_embedding_, axis=0).mean()
     # Only UMAP's random repulsion is left out: coordinates within a few % of the layout's size.
     assert np.abs(got - expected).mean() < 0.05 * spread
     np.testing.assert_array_equal(n2d._label_coordinates(got), n2d._label_coordinates(expected))
-    # More rows than a search block, with a ragged last block.
-    many = np.repeat(z_new, 6, axis=0)[:_umap_tf.BLOCK_ROWS + 7]
-    np.testing.assert_allclose(_umap_tf.transform(tf.constant(many), _umap_tf.terms(n2d.manifold_)),
-                               np.repeat(got, 6, axis=0)[:len(many)], atol=1e-5)
+    # The TF ops give the numpy coordinates, also past a search block with a ragged last one.
+    many = np.repeat(z_new, 6, axis=0)[:BLOCK_ROWS + 7]
+    np.testing.assert_allclose(placement.tf_transform(tf.constant(many)).numpy(),
+                               np.repeat(got, 6, axis=0)[:len(many)], atol=1e-4)
+    # Saved as arrays and numbers, it places rows the same way.
+    again = UMAPPlacement.from_state(placement.get_state())
+    np.testing.assert_array_equal(again.transform(z_new), got)
 
 
 def test_membership_weights_match_umap():
     from umap.umap_ import compute_membership_strengths, smooth_knn_dist
 
-    from kdc import _umap_tf
+    from kdc import _umap_placement
 
     rng = np.random.default_rng(0)
     dist = np.sort(rng.uniform(0.2, 3.0, size=(50, 12)), axis=1).astype("float32")
     for connectivity in (0.0, 1.0, 1.5):
-        weights, sigma = _umap_tf._memberships(dist, 12, connectivity, _umap_tf._NumpyOps)
+        weights, sigma = _umap_placement._memberships(dist, 12, connectivity,
+                                                      _umap_placement._NumpyOps)
         sigmas, rhos = smooth_knn_dist(dist, 12.0, local_connectivity=connectivity)
         ind = np.tile(np.arange(12, dtype=np.int32), (50, 1))
         vals = compute_membership_strengths(ind, dist, sigmas, rhos, bipartite=True)[2]
@@ -190,31 +195,38 @@ def test_membership_weights_match_umap():
         np.testing.assert_allclose(weights.ravel(), vals, rtol=1e-4, atol=1e-6)
 
 
-def test_cosine_neighbours_match_scikit_learn():
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_neighbours_match_scikit_learn_in_numpy_and_tf(metric):
     from sklearn.neighbors import NearestNeighbors
 
-    from kdc import _umap_tf
+    from kdc._umap_placement import UMAPPlacement, _NumpyOps, _TFOps
 
     rng = np.random.default_rng(1)
     fit_z = rng.normal(size=(300, 6)).astype("float32")
     query = rng.normal(size=(40, 6)).astype("float32")
     query[0] = 0.0  # a zero row is at cosine distance 1 from every row, as in scikit-learn
-    consts = {"fit_z": _umap_tf._unit_rows(tf.constant(fit_z))}
-    idx, dist = _umap_tf._neighbours(tf.constant(query), consts, 8, "cosine")
-    want_dist, want_idx = NearestNeighbors(n_neighbors=8, metric="cosine").fit(
+    placement = UMAPPlacement(fit_z, fit_z[:, :2], metric=metric, n_neighbors=8, epochs=1,
+                              local_connectivity=0.0, w_max=1.0, a=1.0, b=1.0, alpha=1.0)
+    want_dist, want_idx = NearestNeighbors(n_neighbors=8, metric=metric).fit(
         fit_z).kneighbors(query)
-    np.testing.assert_allclose(np.sort(dist.numpy(), axis=1), want_dist, atol=1e-5)
-    np.testing.assert_array_equal(np.sort(idx.numpy()[1:], axis=1), np.sort(want_idx[1:], axis=1))
+    consts = {"fit_z": tf.constant(placement._unit), "fit_sq": tf.constant(placement._fit_sq)}
+    for idx, dist in (placement._neighbours(query, 8, _NumpyOps),
+                      placement._neighbours(tf.constant(query), 8, _TFOps(), consts)):
+        idx, dist = np.asarray(idx), np.asarray(dist)
+        np.testing.assert_allclose(dist, want_dist, atol=1e-4)  # sorted by distance
+        np.testing.assert_array_equal(np.sort(idx[1:], axis=1), np.sort(want_idx[1:], axis=1))
 
 
-def test_umap_transform_refuses_what_it_does_not_reproduce():
+def test_placement_refuses_what_it_does_not_reproduce():
     import umap
 
-    from kdc import _umap_tf
+    from kdc._umap_placement import UMAPPlacement, unsupported
 
     z = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
     fitted = umap.UMAP(n_neighbors=5, metric="manhattan", n_epochs=5, random_state=0).fit(z)
-    assert _umap_tf.unsupported(fitted) == "metric='manhattan'"
+    assert unsupported(fitted) == "metric='manhattan'"
+    with pytest.raises(ValueError, match="does not support this UMAP: metric='manhattan'"):
+        UMAPPlacement.from_umap(fitted)
 
 
 def test_n2d_parametric_map_export(tmp_path):

@@ -20,11 +20,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from kdc import _pretrained, saving, serving
 from kdc._keras_utils import call_in_chunks
-from kdc._validation import (check_array, check_choice, check_float, check_int,
-                             check_n_clusters)
+from kdc._progress import Stage
+from kdc._validation import (EMBEDDING_LIMIT, check_array, check_choice, check_float, check_int,
+                             check_n_clusters, embedding_rows_ok)
 from kdc.cluster import _autoencoder
 from kdc.select import METHODS as K_SELECTIONS
-from kdc.select import parse_k_range, select_k
+from kdc.select import PARALLEL_MIN_ROWS, parse_k_range, select_k
 from kdc.training import data as _data
 from kdc.training import distribute as _distribute
 from kdc.training import engine, plan
@@ -36,9 +37,10 @@ SCALINGS = ("auto", "minmax", "standard", "none")
 DEFAULT_K_RANGE = range(2, 16)
 # How the estimators' n_clusters errors name their other accepted value.
 AUTO_K = " or 'auto' (chosen by k_selection over k_range)"
-# Smaller embeddings are scanned in this process: starting joblib's worker
-# processes takes seconds, longer than the whole scan of a few thousand rows.
-PARALLEL_SELECT_MIN_ROWS = 5000
+# Smaller embeddings are scanned in this process (see kdc.select.PARALLEL_MIN_ROWS).
+PARALLEL_SELECT_MIN_ROWS = PARALLEL_MIN_ROWS
+# The embedding pass shows progress lines (verbose >= 1) once it has run this many seconds.
+EMBED_QUIET_S = 5.0
 # The default of ``pretrain_budget``: samples seen by pretrain_epochs="auto"
 # (25 epochs on 70,000 rows, the 100-epoch cap on 10,000). N2D's default is
 # larger (see kdc.cluster.n2d): its head clusters the pretrained embedding as
@@ -62,9 +64,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             string "start:stop" with both ends included; at least 3 values,
             each >= 2 and < n_samples.
         k_selection: the criterion of ``n_clusters="auto"``: "elbow" (the
-            default; on the shipped MNIST weights' embedding it chose 10, where
-            silhouette chose 12 and BIC 15), "silhouette", "bic" or "all"
-            (see ``select_k``).
+            default: the k where two straight lines fitted to the k-means
+            inertia curve meet; it needs only the k-means fits), "silhouette",
+            "bic" or "all" (see ``select_k``).
         autoencoder: "dense" (d-500-500-2000-10 by default), "denoising"
             (the same, trained on corrupted inputs), "conv" (for images) or a
             Keras autoencoder with ``encoder`` and ``decoder`` attributes,
@@ -121,10 +123,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             autoencoder; ``autoencoder_``, the embedding, ``predict`` and the
             exports stay float32). "auto" is mixed_float16 on a GPU; on a
             CPU with native bf16 (AVX512-BF16, AMX) it pretrains in
-            mixed_bfloat16 from 5,000 rows on (MNIST, 20 epochs: N2D ACC
-            .9751 in 193 s of pretraining against .9749 in 396 s in float32)
-            and in float32 on fewer rows (bf16 cost N2D 3.5 points on the
-            1,797 digits rows), and DEC and IDEC self-train in bf16 (see
+            mixed_bfloat16 from 5,000 rows on (where bf16 is faster at equal
+            accuracy) and in float32 on fewer rows (short anyway, and bf16
+            cost accuracy there), and DEC and IDEC self-train in bf16 (see
             :class:`kdc.DEC`); float32 on other CPUs.
         augment: "auto", None or an int >= 0: random shifts of image rows
             while training (up to this many whole pixels, the uncovered
@@ -134,10 +135,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             distribution and ``predict`` see the rows unshifted. "auto"
             shifts by up to 1 pixel when ``x`` holds images (n_samples,
             height, width[, channels]) at least 16 pixels high and wide, and
-            does nothing for other data (flat rows, the 8x8 digits). MNIST,
-            70,000 rows: DEC ACC .889 instead of .826 (see
-            :mod:`kdc.training.augment`). An int asks for images. N2D's
-            pretraining leaves the last 20% of its steps unshifted.
+            does nothing for other data (flat rows, the 8x8 digits); see
+            :mod:`kdc.training.augment`. An int asks for images. N2D's
+            pretraining leaves the last 20% of its steps unshifted
+            (``unshifted_end``).
         random_state: int or None; an int makes ``fit`` repeatable on the same
             machine (it seeds Keras, NumPy and the scikit-learn parts).
         verbose: 0 silent, 1 a line per stage (the training plan of each
@@ -331,15 +332,42 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------- predict
     def transform(self, x):
-        """The autoencoder embedding of ``x``: array of shape (n_samples, embedding_dim)."""
-        return self._embed(self._to_model_input(self._validate_predict_input(x)))
+        """The autoencoder embedding of ``x``: array of shape (n_samples, embedding_dim).
+
+        Raises:
+            ValueError: ``x`` does not fit the model (features, sample shape,
+                non-finite values), or a row's embedding is not finite (its
+                values overflow the autoencoder).
+        """
+        z = self._embed(self._to_model_input(self._validate_predict_input(x)))
+        bad = ~embedding_rows_ok(z)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise ValueError(
+                f"x has {rows.size} row(s) whose embedding is not finite or beyond "
+                f"{EMBEDDING_LIMIT:.0e} (first: row {rows[0]}): their values overflow the "
+                "autoencoder. Expected rows on the scale of the training data."
+                f"{_largest_value(x, rows[0])}")
+        return z
 
     def predict(self, x):
-        """Cluster labels of the rows of ``x``: int array of shape (n_samples,)."""
+        """Cluster labels of the rows of ``x``: int array of shape (n_samples,).
+
+        A row's label depends on that row only, never on the other rows of ``x``.
+
+        Raises:
+            ValueError: ``x`` does not fit the model (features, sample shape,
+                non-finite values), or a row's embedding is not finite (its
+                values overflow the autoencoder).
+        """
         return np.asarray(self._predict_head(self.transform(x)))
 
     def predict_proba(self, x):
-        """Soft cluster memberships: array of shape (n_samples, n_clusters), rows sum to 1."""
+        """Soft cluster memberships: array of shape (n_samples, n_clusters), rows sum to 1.
+
+        Raises:
+            ValueError: as :meth:`predict`.
+        """
         return np.asarray(self._predict_proba_head(self.transform(x)), dtype="float64")
 
     def fit_predict(self, x, y=None):
@@ -384,6 +412,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         params = self.get_params(deep=False)
         skip = set(self._derived_attributes())
         return {k: v for k, v in self.__dict__.items() if k not in params and k not in skip}
+
+    def optional_fitted_state(self):
+        """Names of fitted attributes this estimator predicts and exports without.
+
+        Hook of :mod:`kdc.saving`: a safe load leaves them out (as None) when
+        only pickle could store them. None by default.
+        """
+        return ()
 
     def set_fitted_state(self, state):
         """Restore the state saved by :meth:`get_fitted_state` (hook of :mod:`kdc.saving`)."""
@@ -467,7 +503,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                       "on the embedding")
             n_jobs = -1 if z.shape[0] >= PARALLEL_SELECT_MIN_ROWS else None
             self.k_selection_ = select_k(z, k_values, method=self.k_selection, n_jobs=n_jobs,
-                                         random_state=self._sklearn_seed(2))
+                                         random_state=self._sklearn_seed(2),
+                                         verbose=self.verbose)
             self.timings_["select_k"] = time.perf_counter() - t0
             self._k = int(self.k_selection_.k)
             self._log(f"chose k={self._k} in {self.timings_['select_k']:.1f} s "
@@ -589,8 +626,26 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return x.configured(model_shape=tuple(self.model_input_shape_))
 
     def _embed(self, xm):
-        """The embedding of model input ``xm``, chunk by chunk (only the embedding is kept)."""
-        return xm.map_chunks(lambda chunk: call_in_chunks(self.encoder_, chunk))
+        """The embedding of model input ``xm``, chunk by chunk (only the embedding is kept).
+
+        A pass that lasts more than ``EMBED_QUIET_S`` seconds (large data) shows
+        progress lines at ``verbose >= 1``.
+        """
+        n = xm.n_samples  # None for a stream read for the first time
+        with Stage("embedding " + ("the rows" if n is None else f"{n} rows"), self.verbose,
+                   total=n, quiet_for=EMBED_QUIET_S) as stage:
+            return xm.map_chunks(lambda chunk: stage.advance(
+                call_in_chunks(self.encoder_, chunk), chunk.shape[0]))
+
+
+def _largest_value(x, row):
+    """The end of the message of a row whose embedding is not finite: the row's largest
+    absolute value when ``x`` is an array; nothing for a stream or a path."""
+    try:
+        peak = float(np.max(np.abs(np.asarray(x[row], dtype="float64"))))
+    except Exception:  # noqa: BLE001 - only an array's row is reported
+        return ""
+    return f" Received: values up to {peak:.3g} in row {row}."
 
 
 def base_arguments(values):

@@ -1,7 +1,8 @@
 """N2D's head in TensorFlow ops, for export (the ``export_head`` hook of :class:`kdc.N2D`).
 
-With a UMAP manifold the SavedModel carries UMAP's ``transform`` of new rows
-as TF ops (:mod:`kdc._umap_tf`), followed by the mixture's posterior; other
+With a UMAP manifold the SavedModel carries the estimator's placement of new
+rows (``placement_``, :mod:`kdc._umap_placement`) as TF ops, the same steps
+``predict`` runs in numpy, followed by the mixture's posterior; other
 manifold learners, or ``manifold_map="parametric"``, get a learned map (see
 :func:`kdc.serving.fit_parametric_map`), kept as the estimator's
 ``serving_map_`` so a saved estimator exports the same graph again.
@@ -10,7 +11,9 @@ manifold learners, or ``manifold_map="parametric"``, get a learned map (see
 import keras
 import numpy as np
 
-from kdc import _umap_tf, serving
+from kdc import serving
+from kdc._progress import Stage
+from kdc._umap_placement import unsupported
 from kdc._keras_utils import call_in_chunks
 
 # Interpolated rows labelled by transform + clusterer, added to the map's training set.
@@ -36,17 +39,17 @@ def export_head(est, verbose, manifold_map="auto"):
             "export of N2D needs a clusterer with a TF equivalent: the default 'gmm' (any "
             "sklearn GaussianMixture) or one with cluster_centers_ (KMeans). Received: "
             f"clusterer={type(clusterer).__name__}. Predict with est.predict instead.")
-    reason = _umap_tf.unsupported(est.manifold_)
-    if manifold_map == "umap" and reason is not None:
-        raise ValueError(f"manifold_map='umap' needs a UMAP manifold whose transform kdc can "
-                         f"write in TF ops; this one has {reason}. Use manifold_map='parametric'.")
-    if manifold_map != "parametric" and reason is None:
+    placement = est.placement_
+    if manifold_map == "umap" and placement is None:
+        raise ValueError("manifold_map='umap' needs a UMAP manifold that kdc places new rows "
+                         "on (metric 'euclidean' or 'cosine'; see kdc._umap_placement); in this "
+                         f"N2D {unsupported(est.manifold_)}. Use manifold_map='parametric'.")
+    if manifold_map != "parametric" and placement is not None:
         import tensorflow as tf
 
-        transform_terms = _umap_tf.terms(est.manifold_)
         transform = tf.function(
-            lambda z: _umap_tf.transform(z, transform_terms),
-            input_signature=[tf.TensorSpec([None, transform_terms["fit_z"].shape[1]], tf.float32)])
+            placement.tf_transform,
+            input_signature=[tf.TensorSpec([None, placement.fit_z.shape[1]], tf.float32)])
 
         def mapper(z, training=False):
             return transform(tf.cast(z, tf.float32))
@@ -55,8 +58,9 @@ def export_head(est, verbose, manifold_map="auto"):
     else:
         if getattr(est, "serving_map_", None) is None:
             z, m, labels = est.embedding_, est.manifold_embedding_, est.labels_
-            if hasattr(est.manifold_, "transform"):
-                probes = _probe_points(est, MAP_PROBES, est._sklearn_seed(4))
+            if _places_new_rows(est):
+                with Stage(f"labelling {MAP_PROBES} probe points for the parametric map", verbose):
+                    probes = _probe_points(est, MAP_PROBES, est._sklearn_seed(4))
                 z, m, labels = (np.concatenate(pair) for pair in zip((z, m, labels), probes))
             est.serving_map_ = serving.fit_parametric_map(
                 z, m, labels=labels, mixture=terms, seed=est._sklearn_seed(2), verbose=verbose)
@@ -76,17 +80,22 @@ def export_head(est, verbose, manifold_map="auto"):
         m = call_in_chunks(mapper, z).astype("float64")
         return np.argmax(keras.ops.convert_to_numpy(serving.mixture_logits(m, terms)), axis=1)
 
-    info = {"head": f"{name} + {kind}",
-            "train_agreement": float(np.mean(clusters(est.embedding_) == est.labels_))}
-    if hasattr(est.manifold_, "transform"):
-        z, _, labels = _probe_points(est, CHECK_PROBES, est._sklearn_seed(5))
-        info["predict_agreement"] = float(np.mean(clusters(z) == labels))
+    with Stage(f"{name}: checking the export against labels_ and predict", verbose):
+        info = {"head": f"{name} + {kind}",
+                "train_agreement": float(np.mean(clusters(est.embedding_) == est.labels_))}
+        if _places_new_rows(est):
+            z, _, labels = _probe_points(est, CHECK_PROBES, est._sklearn_seed(5))
+            info["predict_agreement"] = float(np.mean(clusters(z) == labels))
     if verbose:
         more = (f" and with predict on {info['predict_agreement']:.2%} of {CHECK_PROBES} points "
                 "between neighbouring rows" if "predict_agreement" in info else "")
         print(f"[kdc] {name}: exported clusters agree with labels_ on "
               f"{info['train_agreement']:.2%} of the training rows{more}", flush=True)
     return serving.ServingHead(head, tracked, info, int(terms[2].shape[0]))
+
+
+def _places_new_rows(est):
+    return est.placement_ is not None or hasattr(est.manifold_, "transform")
 
 
 def _probe_points(est, size, seed, neighbors=10):

@@ -55,12 +55,14 @@ class AEKMeans(BaseDeepClusterer):
     nearest centre; ``predict_proba`` is the Student-t soft assignment of DEC
     to the same centres (its argmax is ``predict``).
 
+    The arguments not listed below are those of every estimator: see
+    :class:`kdc.cluster.BaseDeepClusterer`.
+
     Args:
         n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         n_init: int, k-means restarts (the best inertia is kept).
         distribute: None or a ``tf.distribute.Strategy`` to pretrain under
             (see :class:`kdc.cluster.BaseDeepClusterer`).
-        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
     Attributes:
         labels_: ndarray of shape (n_samples,).

@@ -214,6 +214,9 @@ class DEC(_SelfTrainingClusterer):
     after ``max_iter`` steps. ``predict`` and ``predict_proba`` use the
     fine-tuned encoder and the learnt centres.
 
+    The arguments not listed below are those of every estimator: see
+    :class:`kdc.cluster.BaseDeepClusterer`.
+
     Args:
         n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         alpha: float > 0, degrees of freedom of the Student's t kernel.
@@ -221,9 +224,9 @@ class DEC(_SelfTrainingClusterer):
         tol: float in [0, 1), stop when fewer than this fraction of labels
             change between two target updates; 0 runs ``max_iter`` steps.
         max_iter: int >= 1, the most self-training steps (batches). The default
-            3000 (11 epochs of MNIST's 70,000 rows) holds most of the gain:
-            on MNIST, DEC's accuracy rose by .057 in the first 2000 steps and
-            by .007 in the next 2000.
+            3000 (11 epochs of 70,000 rows at batch 256) covers the first
+            few thousand steps, where self-training gains most; later steps
+            gain little.
         n_init: int >= 1, k-means restarts of the initialisation.
         clustering_optimizer: Keras optimizer name or instance (copied) of the
             self-training; "sgd" is SGD with momentum 0.9, as in DEC.
@@ -234,19 +237,17 @@ class DEC(_SelfTrainingClusterer):
             dtype policy of pretraining and self-training. "auto": mixed_float16
             on a GPU; on a CPU, pretraining as described in
             :class:`kdc.cluster.BaseDeepClusterer`, and mixed_bfloat16
-            self-training when the CPU has native bf16 instructions (MNIST,
-            2,000 steps from earlier, 30-epoch shipped weights: 87/76 s
-            instead of 170/132 s in float32, ACC .8683 against .8684), else
-            float32. ``predict`` and ``transform`` stay float32 and the global
-            policy is restored.
+            self-training when the CPU has native bf16 instructions (faster
+            than float32 at equal accuracy), else float32. ``predict`` and
+            ``transform`` stay float32 and the global policy is restored.
             The clustering layer and the KL loss always compute in float32.
         distribute: None or a ``tf.distribute.Strategy``: pretraining and
             self-training run under it; ``batch_size`` and
             ``clustering_batch_size`` are global (see
             :class:`kdc.cluster.BaseDeepClusterer`).
-        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
-            ``verbose=1`` prints a line per target update (step, loss, label
-            change, and ACC/NMI when ``y`` is given); 2 adds Keras progress bars.
+        verbose: as for every estimator; ``verbose=1`` also prints a line per
+            target update (step, loss, label change, and ACC/NMI when ``y``
+            is given); 2 adds Keras progress bars.
 
     Attributes:
         labels_: ndarray of shape (n_samples,), argmax of Q after training.
@@ -260,10 +261,12 @@ class DEC(_SelfTrainingClusterer):
         converged_: bool, whether the ``tol`` criterion stopped training.
         model_: the Keras :class:`kdc.models.DEC` model used for self-training.
         autoencoder_, encoder_: the Keras models; ``encoder_`` is fine-tuned.
-        history_: ``{"pretrain": ..., "clustering": {"step", "loss",
-            "label_change"[, "acc", "nmi"]}}``, one entry per target update
-            (the first, at step 0, has NaN loss and label change; "loss" is
-            the mean training loss since the previous update).
+        history_: ``{"pretrain": ..., "clustering": ...}``, where
+            ``history_["clustering"]`` maps "step", "loss", "label_change"
+            (and "acc", "nmi" when ``y`` is given) to lists with one entry
+            per target update (the first, at step 0, has NaN loss and label
+            change; "loss" is the mean training loss since the previous
+            update).
         timings_: seconds per stage.
 
     Example:
@@ -304,22 +307,27 @@ class IDEC(_SelfTrainingClusterer):
     autoencoder keeps the embedding faithful to the data (local structure
     preservation) while the clustering loss sharpens the clusters.
 
+    ``alpha``, ``update_interval``, ``tol``, ``max_iter``, ``n_init``,
+    ``clustering_batch_size``, ``precision`` and ``distribute`` are as for
+    :class:`DEC`; the arguments not listed here or there are those of every
+    estimator (see :class:`kdc.cluster.BaseDeepClusterer`).
+
     Args:
         n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
         gamma: float >= 0, the weight of the clustering loss (0.1 in the paper).
-        alpha, update_interval, tol, max_iter, n_init, clustering_batch_size,
-        precision, distribute: as for :class:`DEC`.
         clustering_optimizer: as for :class:`DEC`; the default is Adam, as
             in IDEC (the decoder's reconstruction loss trains poorly with
             DEC's SGD).
         clustering_learning_rate: as for :class:`DEC` (0.001 for Adam).
-        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
     Attributes:
-        As for :class:`DEC`; ``model_`` is a :class:`kdc.models.IDEC` and
-        ``history_["clustering"]`` also holds "reconstruction_loss" and
-        "clustering_loss". ``autoencoder_`` (decoder included) is fine-tuned,
-        so ``score`` reflects the self-training.
+        model_: the Keras :class:`kdc.models.IDEC` model used for
+            self-training; the other fitted attributes are those of
+            :class:`DEC`.
+        history_: as for :class:`DEC`; ``history_["clustering"]`` also holds
+            "reconstruction_loss" and "clustering_loss".
+        autoencoder_: the autoencoder, decoder included, fine-tuned by the
+            self-training, so ``score`` reflects it.
 
     Example:
         >>> est = kdc.IDEC(n_clusters=10, gamma=0.1, random_state=0).fit(x)

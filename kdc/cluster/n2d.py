@@ -10,6 +10,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
 from kdc._manifold import fit_transform, make_umap
+from kdc._progress import Stage, fit_mixture
+from kdc._umap_placement import UMAPPlacement, unsupported
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _n2d_export
 from kdc.cluster._base import BaseDeepClusterer, base_arguments
@@ -19,11 +21,9 @@ from kdc.cluster._base import BaseDeepClusterer, base_arguments
 PLACEMENT_NEIGHBORS = 10
 
 # Above this many rows the default GMM runs its n_init restarts on a random
-# sample of this many rows, then EM on every row from the best of them. On the
-# UMAP coordinates of MNIST (70,000 rows, a 34-epoch embedding, seed 0) the ten
-# restarts on all rows took 5.7-6.1 s on 2 cores (each one a k-means
-# initialisation and EM), the sampled ones and the final EM 2.4-2.6 s, with
-# ACC .97946 against .97949 (two rows apart) and a higher likelihood.
+# sample of this many rows, then EM on every row from the best of them: a
+# fraction of the time of restarts on all rows, at the same accuracy (figures
+# on the benchmark page of the docs).
 GMM_RESTART_SAMPLE = 20_000
 
 # N2D's defaults of the shared training parameters. Its head clusters the
@@ -38,7 +38,7 @@ N2D_UNSHIFTED_END = 0.2
 N2D_LR_DECAY_END = 0.3
 
 
-def _place(z_fit, m_fit, labels, z_rest, chunk=100_000):
+def _place(z_fit, m_fit, labels, z_rest, chunk=100_000, progress=None):
     """Manifold coordinates and labels of ``z_rest`` from its nearest rows of ``z_fit``.
 
     Returns:
@@ -61,6 +61,8 @@ def _place(z_fit, m_fit, labels, z_rest, chunk=100_000):
         votes = np.zeros((len(ind), len(classes)))
         np.add.at(votes, (np.arange(len(ind))[:, None], codes[ind]), w)
         out[start:start + len(ind)] = classes[votes.argmax(axis=1)]
+        if progress is not None:
+            progress.advance(steps=len(ind))
     return coords, out
 
 
@@ -76,15 +78,22 @@ class N2D(BaseDeepClusterer):
     agglomerative) are extended to new rows by a k-nearest-neighbour vote in
     the manifold space.
 
-    UMAP places new rows by a short stochastic optimisation against the
-    training embedding, so ``predict`` on the training rows agrees with
-    ``labels_`` on nearly all rows but not necessarily every one; ``labels_``
-    are the labels of the fit itself.
+    New rows are placed in the UMAP space one at a time by ``placement_``
+    (UMAP's own placement without its random repulsion, see
+    :mod:`kdc._umap_placement`; for the metrics "euclidean" and "cosine"), so
+    a row's label and probabilities never depend on the other rows of the
+    call, and the exported SavedModel gives the same clusters. Other
+    manifold learners place rows with their own ``transform``. ``predict``
+    on the training rows agrees with ``labels_`` on nearly all rows but not
+    necessarily every one; ``labels_`` are the labels of the fit itself.
 
     The default head is made robust against the two known causes of unlucky
     N2D runs: the GMM keeps the best of ``n_init`` restarts by likelihood, and
     UMAP uses ``n_neighbors=20`` and ``min_dist=0`` (tight, well separated
     clumps), with as many components as clusters.
+
+    The arguments not listed below are those of every estimator: see
+    :class:`kdc.cluster.BaseDeepClusterer`.
 
     Args:
         n_clusters: int >= 2, or "auto" (see ``k_range`` and ``k_selection``).
@@ -94,18 +103,17 @@ class N2D(BaseDeepClusterer):
         min_dist: UMAP's minimum distance.
         umap_metric: UMAP's metric in the embedding space ("euclidean",
             "cosine" or any metric of umap-learn; exports reproduce UMAP's
-            transform in TF for "euclidean" and "cosine"). "cosine" was
-            slightly better on MNIST (ACC .9753 against .9732 on the 70,000
-            rows from earlier, 30-epoch shipped weights, .9472 against .9448
-            on MNIST-test) but is not the default: it ignores the embedding's
-            norms, and merged well separated blobs that a briefly trained
-            autoencoder had embedded along one direction.
+            transform in TF for "euclidean" and "cosine"). "cosine" is not the
+            default: it ignores the embedding's norms, and merged well
+            separated blobs that a briefly trained autoencoder had embedded
+            along one direction (its scores are on the benchmark page of the
+            docs).
         clusterer: "gmm" or a scikit-learn clusterer.
         covariance_type: covariance of the default GMM ("full", "diag"...).
         n_init: restarts of the default GMM; the best likelihood is kept. On
             more than 20,000 rows (``GMM_RESTART_SAMPLE``) the restarts run on
             a random sample of 20,000 rows, and EM then runs on all rows from
-            the best of them: on MNIST's 70,000 rows 2.5 s instead of 6 s.
+            the best of them, in a fraction of the time of restarts on all rows.
         umap_epochs: "auto", None or an int: the epochs of UMAP's layout.
             None is UMAP's default (200, or 500 below 10,000 rows); "auto"
             is that default up to 20,000 rows, then 4,000,000 / n_samples but
@@ -118,25 +126,29 @@ class N2D(BaseDeepClusterer):
             distance-weighted vote of the labels of its ``PLACEMENT_NEIGHBORS``
             nearest sampled rows in the autoencoder embedding, and their
             distance-weighted mean manifold coordinates (where UMAP's own
-            transform starts). That is faster than ``manifold.transform``
-            (MNIST, 20,000 of 70,000 rows sampled: 6 s instead of about 100 s)
-            and was more accurate too (ACC .966 against .963 on the other
-            rows). UMAP's cost grows with the rows it is fitted on; a sample
+            transform starts). That is faster than placing them with the
+            manifold's transform, and no less accurate (see the benchmark page
+            of the docs). UMAP's cost grows with the rows it is fitted on; a sample
             of 20,000-50,000 rows keeps large data sets fast.
         pretrain_budget: as for every estimator, but 2,520,000 by default
-            (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 on 10,000.
+            (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 (the cap)
+            on 10,000.
         unshifted_end: as for every estimator, but 0.2 by default
             (``N2D_UNSHIFTED_END``).
         lr_decay_end: as for every estimator, but 0.3 by default
             (``N2D_LR_DECAY_END``).
         distribute: None or a ``tf.distribute.Strategy`` to pretrain under
             (see :class:`kdc.cluster.BaseDeepClusterer`); the head runs on the host.
-        **base arguments**: see :class:`kdc.cluster.BaseDeepClusterer`.
 
     Attributes:
         labels_: ndarray of shape (n_samples,).
         manifold_: the fitted manifold learner; ``manifold_embedding_`` its
             output on the training data, shape (n_samples, n_components).
+            None after a safe ``kdc.load`` when ``placement_`` is set (the
+            fitted UMAP object can only be stored with pickle).
+        placement_: a ``kdc._umap_placement.UMAPPlacement`` that places new
+            rows on the UMAP layout (None for other manifold learners and
+            UMAP metrics).
         clusterer_: the fitted clusterer.
         n_clusters_: int, the clusters found (labels other than -1); with the
             default GMM, the k used (chosen by ``k_selection`` when
@@ -190,6 +202,33 @@ class N2D(BaseDeepClusterer):
         """
         return _n2d_export.export_head(self, verbose, manifold_map)
 
+    def get_fitted_state(self):
+        """As :meth:`kdc.BaseDeepClusterer.get_fitted_state`, with ``placement_`` as its
+        arrays and numbers (see :meth:`kdc._umap_placement.UMAPPlacement.get_state`)."""
+        state = super().get_fitted_state()
+        if state.get("placement_") is not None:
+            state["placement_"] = state["placement_"].get_state()
+        return state
+
+    def set_fitted_state(self, state):
+        """Restore the state saved by :meth:`get_fitted_state` (hook of :mod:`kdc.saving`)."""
+        state = dict(state)
+        placement = state.get("placement_")
+        if isinstance(placement, dict):
+            state["placement_"] = UMAPPlacement.from_state(placement)
+        elif "placement_" not in state:  # saved by a kdc that used UMAP's own transform
+            manifold = state.get("manifold_")
+            state["placement_"] = (UMAPPlacement.from_umap(manifold)
+                                   if manifold is not None and unsupported(manifold) is None
+                                   else None)
+        state.setdefault("manifold_", None)
+        return super().set_fitted_state(state)
+
+    def optional_fitted_state(self):
+        """``("manifold_",)`` when ``placement_`` places new rows (the fitted UMAP object,
+        which only pickle can store, is then not needed to predict or export)."""
+        return ("manifold_",) if getattr(self, "placement_", None) is not None else ()
+
     def _head_description(self):
         m = "UMAP" if isinstance(self.manifold, str) else type(self.manifold).__name__
         c = "GMM" if isinstance(self.clusterer, str) else type(self.clusterer).__name__
@@ -236,8 +275,12 @@ class N2D(BaseDeepClusterer):
         self.serving_map_ = None  # fitted by export(), see kdc.serving
         sample = self._manifold_sample(z.shape[0])
         z_fit = z if sample is None else z[sample]
-        self.manifold_ = self._make_manifold(z_fit)
-        m_fit = fit_transform(self.manifold_, z_fit)
+        with Stage(f"{self._head_description().split(' + ')[0]} on {z_fit.shape[0]} rows",
+                   self.verbose):
+            self.manifold_ = self._make_manifold(z_fit)  # with UMAP: the exact k-NN graph
+            m_fit = fit_transform(self.manifold_, z_fit)
+        self.placement_ = (UMAPPlacement.from_umap(self.manifold_)
+                           if unsupported(self.manifold_) is None else None)
         self.clusterer_ = self._make_clusterer()
         labels = np.asarray(self._fit_clusterer(m_fit)).astype("int64")
         self._knn = None
@@ -248,12 +291,13 @@ class N2D(BaseDeepClusterer):
             self.manifold_embedding_, self.labels_ = m_fit, labels
         else:
             rest = np.setdiff1d(np.arange(z.shape[0]), sample)
-            self._log(f"placing the other {rest.size} rows by their nearest sampled rows")
             self.manifold_embedding_ = np.empty((z.shape[0], m_fit.shape[1]), dtype="float32")
             self.labels_ = np.empty(z.shape[0], dtype="int64")
             self.manifold_embedding_[sample], self.labels_[sample] = m_fit, labels
-            self.manifold_embedding_[rest], self.labels_[rest] = _place(
-                z_fit, m_fit, labels, z[rest])
+            with Stage(f"placing the other {rest.size} rows by their nearest sampled rows",
+                       self.verbose, total=rest.size) as stage:
+                self.manifold_embedding_[rest], self.labels_[rest] = _place(
+                    z_fit, m_fit, labels, z[rest], progress=stage)
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
 
     def _fit_clusterer(self, m):
@@ -268,9 +312,14 @@ class N2D(BaseDeepClusterer):
         if isinstance(self.clusterer, str) and gmm.n_init > 1 and m.shape[0] > GMM_RESTART_SAMPLE:
             rng = np.random.default_rng(self._sklearn_seed(4))
             sample = rng.choice(m.shape[0], GMM_RESTART_SAMPLE, replace=False)
-            start = clone(gmm).fit(m[sample])
+            start = fit_mixture(clone(gmm), m[sample], self.verbose,
+                                name=f"GMM on {GMM_RESTART_SAMPLE} sampled rows")
             gmm.set_params(n_init=1, weights_init=start.weights_, means_init=start.means_,
                            precisions_init=start.precisions_)
+        if isinstance(self.clusterer, str):  # the default GMM: a line per restart
+            with Stage(f"GMM on all {m.shape[0]} rows", self.verbose if gmm.n_init == 1 else 0):
+                fit_mixture(gmm, m, self.verbose, name="GMM")
+            return gmm.predict(m)  # the labels fit_predict gives
         if hasattr(gmm, "fit_predict"):
             return gmm.fit_predict(m)
         return gmm.fit(m).labels_
@@ -292,7 +341,10 @@ class N2D(BaseDeepClusterer):
         return np.sort(rng.choice(n, size, replace=False))
 
     def _manifold_transform(self, z, chunk=20_000):
-        """``manifold_.transform`` in chunks (UMAP's transform holds a graph per call)."""
+        """Manifold coordinates of new embedding rows: ``placement_`` when there is one, else
+        ``manifold_.transform`` in chunks (UMAP's transform holds a graph per call)."""
+        if self.placement_ is not None:
+            return self.placement_.transform(z)
         parts = [np.asarray(self.manifold_.transform(z[i:i + chunk]), dtype="float32")
                  for i in range(0, z.shape[0], chunk)]
         return np.concatenate(parts) if parts else np.zeros((0, 0), "float32")

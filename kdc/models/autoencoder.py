@@ -138,11 +138,11 @@ class DenoisingAutoencoder(DenseAutoencoder):
     """Dense autoencoder trained to reconstruct clean inputs from corrupted ones.
 
     The corruption is applied only while training (``training=True``), so
-    ``encoder`` and inference see clean data.
+    ``encoder`` and inference see clean data. ``input_dim``, ``hidden_dims``,
+    ``embedding_dim``, ``activation``, ``dropout``, ``output_activation`` and
+    ``kernel_initializer`` are as in :class:`DenseAutoencoder`.
 
     Args:
-        input_dim, hidden_dims, embedding_dim, activation, dropout,
-        output_activation, kernel_initializer: as in :class:`DenseAutoencoder`.
         noise: ``"gaussian"`` (additive, standard deviation ``noise_level``)
             or ``"masking"`` (a ``noise_level`` fraction of inputs set to 0).
         noise_level: float in (0, 1] (gaussian) or in (0, 1) (masking).

@@ -4,8 +4,8 @@ An autoencoder that sees every image shifted by a pixel or so learns an
 embedding that does not change with where a stroke sits, so images of one
 class lie closer together (the augmentation of Guo et al., "Deep Embedded
 Clustering with Data Augmentation", ACML 2018, at a scale that suits short
-training budgets; the gains and the larger shifts and rotations that did not
-help are on the benchmark page of the docs).
+training budgets; the gains, and the rotations that did not help, are on
+the benchmark page of the docs).
 
 The shifts are a Keras layer, :class:`kdc.layers.RandomShift`, that is part
 of the model being trained, so they run inside Keras' own compiled training

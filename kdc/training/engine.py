@@ -18,6 +18,7 @@ import time
 
 import keras
 
+from kdc._progress import INTERVAL, say
 from kdc._validation import check_float
 from kdc.training import data as _data
 from kdc.training import plan as _plan
@@ -77,7 +78,8 @@ def pretrain(model, x, plan, *, optimizer, callbacks=(), verbose=1, input_shape,
         optimizer: a Keras optimizer name or instance (see
             :func:`~kdc.training.optimizers.make_optimizer`).
         callbacks: the user's Keras callbacks.
-        verbose: 0 silent, else Keras progress output.
+        verbose: 0 silent; 1 one progress bar for the phase (:class:`PhaseProgress`);
+            2 or more Keras' own output per epoch (see :func:`keras_verbose`).
         input_shape: one model input's shape (to build a mixed-precision copy).
         image_shape: the images' (height, width[, channels]) when ``plan`` shifts.
         seed: int or None, the seed of the shifts.
@@ -99,9 +101,12 @@ def pretrain(model, x, plan, *, optimizer, callbacks=(), verbose=1, input_shape,
     if plan.epochs == 0:
         return {"loss": []}, 0.0
     start = time.perf_counter()
+    bar = verbose == 1  # kdc's bar for the phase instead of Keras' output per epoch
     history = target.fit(
         **_data.fit_arguments(x, plan.batch_size, epochs=plan.epochs), epochs=plan.epochs,
-        callbacks=_phase_callbacks(callbacks, plan), verbose=keras_verbose(verbose))
+        callbacks=[*_phase_callbacks(callbacks, plan),
+                   *([PhaseProgress(plan.phase, plan.epochs)] if bar else [])],
+        verbose=0 if bar else keras_verbose(verbose))
     if trained is not model:
         model.set_weights(trained.get_weights())
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, (
@@ -157,8 +162,67 @@ class StopOnDivergence(keras.callbacks.Callback):
                 f"{self.rate_name}={self.learning_rate:g}")
 
 
+class PhaseProgress(keras.callbacks.Callback):
+    """One progress display for a whole training phase: its epochs, with the loss.
+
+    :func:`pretrain` shows it at ``verbose=1``, with Keras' own output (a bar,
+    or two lines, per epoch) turned off. On a terminal it is a
+    :class:`keras.utils.Progbar` over the phase's epochs, redrawn in place;
+    otherwise (a file, a pipe) a ``[kdc]`` line at most every ``interval``
+    seconds, so that a log shows a long phase advance without a line per
+    epoch.
+
+    Args:
+        phase: the phase's name, for the lines ("pretrain").
+        epochs: int, the phase's epochs.
+        interval: seconds between two lines when the output is not a terminal.
+        terminal: None (detect: standard output is a terminal, or a Jupyter
+            kernel) or a bool.
+    """
+
+    def __init__(self, phase, epochs, *, interval=INTERVAL, terminal=None):
+        super().__init__()
+        self.phase, self.epochs, self.interval = phase, int(epochs), interval
+        self.terminal = terminal
+
+    def on_train_begin(self, logs=None):
+        terminal = self.terminal
+        if terminal is None:
+            terminal = sys.stdout.isatty() or "ipykernel" in sys.modules
+        # every value as it is at the epoch's end (no averaging over epochs)
+        self.bar = keras.utils.Progbar(self.epochs, unit_name="epoch",
+                                       stateless_metrics=()) if terminal else None
+        self._start = self._last = time.perf_counter()
+        self._epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        values = [(k, float(v)) for k, v in (logs or {}).items() if _is_scalar(v)]
+        if self.bar is not None:
+            self.bar.update(self._epoch, values=values)
+            return
+        now = time.perf_counter()
+        if now - self._last >= self.interval and self._epoch < self.epochs:
+            self._last = now
+            say(f"{self.phase}: epoch {self._epoch}/{self.epochs}, "
+                + "".join(f"{k} {v:.4g}, " for k, v in values) + f"{now - self._start:.0f} s")
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None and 0 < self._epoch < self.epochs:  # stopped early
+            self.bar.update(self._epoch, finalize=True)
+
+
+def _is_scalar(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def keras_verbose(verbose):
-    """Our verbosity (0 silent, else progress) to Keras' fit verbosity.
+    """Our verbosity (0 silent, else progress) to Keras' fit verbosity, where Keras' own
+    output is shown (``pretrain`` at ``verbose >= 2``, ``fit_by_plan``).
 
     A progress bar on a terminal, one line per epoch when the output is a file
     or a pipe (where a progress bar would print a line per step).
@@ -168,4 +232,5 @@ def keras_verbose(verbose):
     return 1 if sys.stdout.isatty() else 2
 
 
-__all__ = ["StopOnDivergence", "fit_by_plan", "keras_verbose", "plan_phase", "pretrain"]
+__all__ = ["PhaseProgress", "StopOnDivergence", "fit_by_plan", "keras_verbose", "plan_phase",
+           "pretrain"]

@@ -55,11 +55,10 @@ def native_bf16_cpu():
     return False
 
 
-# "auto" pretrains in bf16 on a CPU (with native bf16) from this many rows on.
-# Measured on a 2-core AVX512-BF16 CPU: N2D on MNIST (70,000 rows, 20 epochs,
-# seed 0) reached ACC .9751 pretraining in bf16 in 193 s against .9749 in
-# float32 in 396 s; on the 1,797 digits rows bf16 cost N2D 3.5 points (mean
-# ACC .863 against .898 over seeds 0-3) while float32 pretrains in 30-40 s.
+# "auto" pretrains in bf16 on a CPU (with native bf16) from this many rows on:
+# on large data bf16 pretrains faster at the same accuracy; on small data
+# float32 is short anyway and bf16 cost accuracy (the measurements are on the
+# benchmark page of the docs).
 BF16_PRETRAIN_MIN_SAMPLES = 5000
 
 
@@ -84,8 +83,8 @@ def pretraining_precision(precision, n_samples):
     """The dtype policy of autoencoder pretraining on ``n_samples`` rows.
 
     "auto" on a CPU with native bf16 is mixed_bfloat16 from
-    ``BF16_PRETRAIN_MIN_SAMPLES`` rows on (about twice float32's speed at
-    equal accuracy on MNIST) and float32 on fewer rows (short anyway, and
+    ``BF16_PRETRAIN_MIN_SAMPLES`` rows on (faster than float32 at equal
+    accuracy on large data) and float32 on fewer rows (short anyway, and
     more accurate there); see :func:`resolve_precision` for the rest.
     """
     return resolve_precision(precision, cpu_bf16=n_samples >= BF16_PRETRAIN_MIN_SAMPLES)

@@ -1,12 +1,11 @@
 """Spreading TensorFlow's busy threads over the CPUs while kdc trains (Linux only).
 
 On small virtual machines the Linux scheduler can leave TensorFlow's two
-compute threads taking turns instead of running side by side: measured on a
-2-core VM, pretraining the default autoencoder ran whole epochs at the
-single-thread rate (about 1,950 samples/s, one core idle) and others at about
-3,700, at random. Pinning the threads, busiest first, round-robin to the CPUs
-the process may use keeps them side by side (17 of 18 epochs at the full rate
-in the same test, against 6 of 18 unpinned).
+compute threads taking turns instead of running side by side: whole epochs
+then run at the single-thread rate with one core idle, at random. Pinning the
+threads, busiest first, round-robin to the CPUs the process may use keeps
+them side by side (the measured effect is on the benchmark page of the
+docs).
 
 :class:`SpreadThreads` is a Keras callback that measures each thread's CPU
 time over the first training batches, pins the threads in that order and

@@ -38,6 +38,18 @@ def test_auto_finds_the_four_blobs_and_the_head_uses_that_k(cls, extra, blobs4):
     assert est.get_params()["n_clusters"] == "auto"  # the parameter is left as given
 
 
+def test_verbose_shows_the_k_scan_and_a_long_embedding_pass(blobs4, capsys, monkeypatch):
+    from kdc.cluster import _base
+
+    monkeypatch.setattr(_base, "EMBED_QUIET_S", 0.0)  # every embedding pass counts as long
+    x, _ = blobs4
+    kdc.AEKMeans("auto", k_range="2:5", random_state=0, **{**AUTO, "verbose": 1}).fit(x)
+    lines = capsys.readouterr().out.splitlines()
+    scan = [line.split(":")[1].strip() for line in lines if line.startswith("[kdc] select_k:")]
+    assert scan == [f"k-means k={k}" for k in (2, 3, 4, 5)]  # a line per k as it completes
+    assert f"[kdc] embedding {len(x)} rows: done in" in "\n".join(lines)
+
+
 def test_fixed_k_sets_n_clusters_and_no_selection(blobs4):
     x, _ = blobs4
     est = kdc.AEKMeans(3, k_range="5:9", random_state=0, **AUTO).fit(x)  # k_range ignored

@@ -71,6 +71,34 @@ def test_predict_on_new_rows_goes_through_the_manifold(fitted):
     assert all(pred[i] == train_label_of_class[y_new[i]] for i in range(60))
 
 
+def test_a_rows_prediction_never_depends_on_the_other_rows(fitted):
+    """Alone, in a batch, in reversed or shuffled order: the same label and probabilities."""
+    est, x, _ = fitted
+    rng = np.random.default_rng(3)
+    x_new = (x[:40] + rng.normal(scale=0.3, size=(40, x.shape[1]))).astype("float32")
+    labels, proba = est.predict(x_new), est.predict_proba(x_new)
+    alone = np.array([est.predict(x_new[i:i + 1])[0] for i in range(len(x_new))])
+    np.testing.assert_array_equal(alone, labels)
+    np.testing.assert_array_equal(est.predict(x_new[::-1])[::-1], labels)
+    order = rng.permutation(len(x_new))
+    np.testing.assert_array_equal(est.predict_proba(x_new[order]), proba[order])
+    mixed = np.concatenate([x_new[:7], x[100:200]])  # other rows in the call change nothing
+    np.testing.assert_array_equal(est.predict_proba(mixed)[:7], proba[:7])
+    assert est.placement_ is not None
+
+
+def test_rows_whose_embedding_is_not_finite_are_refused(fitted):
+    est, x, _ = fitted
+    bad = x[:5].copy()
+    bad[3] = 3e38  # finite, but overflows the autoencoder
+    for method in (est.predict, est.predict_proba, est.transform):
+        with pytest.raises(ValueError, match=r"x has 1 row\(s\) whose embedding is not finite or "
+                                             r"beyond 1e\+15 \(first: row 3\).*Received: values "
+                                             r"up to 3e\+38"):
+            method(bad)
+    assert np.isfinite(est.transform(bad[[0, 1, 2, 4]])).all()
+
+
 def test_predict_proba_rows_sum_to_one_and_match_predict(fitted):
     est, x, _ = fitted
     proba = est.predict_proba(x[:50])
@@ -311,3 +339,17 @@ def test_umap_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
     assert plain["untouched"] and not first["untouched"]
     assert not any("layout_euclidean" in p.name for p in (tmp_path / "plain").rglob("*.nbi"))
     assert plain["out"] == first["out"]
+
+
+@pytest.mark.parametrize("restart_sample", [None, 60])
+def test_verbose_lines_do_not_change_the_labels(monkeypatch, capsys, restart_sample):
+    """At verbose=1 the GMM restarts run one by one (a line each): the same fit as verbose=0."""
+    if restart_sample:
+        monkeypatch.setattr(n2d, "GMM_RESTART_SAMPLE", restart_sample)
+    x, _ = make_blobs()
+    kwargs = {**TINY, "verbose": 0}
+    quiet = N2D(3, n_neighbors=10, random_state=0, **kwargs).fit(x)
+    loud = N2D(3, n_neighbors=10, random_state=0, **{**kwargs, "verbose": 1}).fit(x)
+    np.testing.assert_array_equal(loud.labels_, quiet.labels_)
+    np.testing.assert_array_equal(loud.clusterer_.means_, quiet.clusterer_.means_)
+    assert "restart 10/10" in capsys.readouterr().out
