@@ -492,7 +492,7 @@ def _download(name, data_dir, verbose):
     spec = _SOURCES[base]
     target = _download_dir(data_dir)
     with tempfile.TemporaryDirectory(prefix=f".{base}-download-", dir=target) as tmp:
-        paths = [_download_file(spec["mirrors"], fname, md5, Path(tmp), verbose)
+        paths = [_download_file(spec["mirrors"], fname, md5, Path(tmp), verbose, name)
                  for fname, md5 in spec["files"].items()]
         x, y = _PARSERS[base](paths)
         urls = ", ".join(m + f for m in spec["mirrors"][:1] for f in spec["files"])
@@ -507,7 +507,7 @@ def _download(name, data_dir, verbose):
     return x, y
 
 
-def _download_file(mirrors, fname, md5, tmp, verbose):
+def _download_file(mirrors, fname, md5, tmp, verbose, name):
     errors, bad = [], None
     for mirror in mirrors:
         url, dest = mirror + fname, tmp / fname
@@ -526,7 +526,8 @@ def _download_file(mirrors, fname, md5, tmp, verbose):
         raise DatasetChecksumError(f"No mirror served a verified {fname}: " + "; ".join(errors),
                                    path=bad.path, expected=bad.expected, actual=bad.actual)
     raise OSError(f"Could not download {fname}: " + "; ".join(errors) + ". Check the network, "
-                  "or put a verified N.npz into one of kdc.datasets.default_data_dirs().")
+                  f"or put a verified {_base(name)}.npz into one of "
+                  "kdc.datasets.default_data_dirs().")
 
 
 def _read_idx(path):
