@@ -143,8 +143,8 @@ def run_pretrained_n2d(x, k, seed):
 
 
 RUNNERS = {
-    "kmeans": ("k-means on pixels", lambda x, k, s, e, c: run_kmeans(x, k, s)),
-    "umap_gmm": ("UMAP + GMM on pixels", lambda x, k, s, e, c: run_umap_gmm(x, k, s)),
+    "kmeans": ("k-means on the raw features", lambda x, k, s, e, c: run_kmeans(x, k, s)),
+    "umap_gmm": ("UMAP + GMM on the raw features", lambda x, k, s, e, c: run_umap_gmm(x, k, s)),
     "aekmeans": ("kdc AEKMeans", lambda x, k, s, e, c: run_estimator("AEKMeans", x, k, s, e)),
     "n2d": ("kdc N2D", lambda x, k, s, e, c: run_estimator("N2D", x, k, s, e)),
     "dec": ("kdc DEC", lambda x, k, s, e, c: run_estimator("DEC", x, k, s, e)),

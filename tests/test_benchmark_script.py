@@ -77,7 +77,7 @@ def _check_report(out, methods, seeds, in_process):
     for key in ("acc", "nmi", "ari", "seconds", "method_peak_rss_mb"):
         assert key in entry and key + "_std" in entry
     md = (out / "benchmark.md").read_text()
-    assert "## Results" in md and "## Machine" in md and "k-means on pixels" in md
+    assert "## Results" in md and "## Machine" in md and "k-means on the raw features" in md
     assert "| ACC | NMI | ARI |" in md
     return data
 
