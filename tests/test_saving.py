@@ -417,3 +417,14 @@ def test_load_refuses_a_non_bool_safe_mode(fitted, tmp_path):
     with pytest.raises(ValueError, match="safe_mode must be True or False. Received: "
                                          "safe_mode='no'"):
         kdc.load(path, safe_mode="no")
+
+
+def test_auto_k_estimators_save_their_k_scan_as_plain_data(tmp_path):
+    est = kdc.AEKMeans("auto", k_range=(2, 3, 4), random_state=0, **TINY).fit(X)
+    path = est.save(tmp_path / "m")
+    assert json.loads((path / "kdc_model.json").read_text())["safe"] is True
+    loaded = kdc.load(path)
+    assert loaded.k_selection_ == est.k_selection_  # the scan, labels aside
+    assert sorted(loaded.k_selection_.labels) == sorted(est.k_selection_.labels)
+    for k, labels in est.k_selection_.labels.items():
+        np.testing.assert_array_equal(loaded.k_selection_.labels[k], labels)

@@ -25,7 +25,7 @@ from kdc._validation import (EMBEDDING_LIMIT, check_array, check_choice, check_f
                              check_n_clusters, embedding_rows_ok)
 from kdc.cluster import _autoencoder
 from kdc.select import METHODS as K_SELECTIONS
-from kdc.select import PARALLEL_MIN_ROWS, parse_k_range, select_k
+from kdc.select import PARALLEL_MIN_ROWS, KSelection, parse_k_range, select_k
 from kdc.training import data as _data
 from kdc.training import distribute as _distribute
 from kdc.training import engine, plan
@@ -411,7 +411,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         params = self.get_params(deep=False)
         skip = set(self._derived_attributes())
-        return {k: v for k, v in self.__dict__.items() if k not in params and k not in skip}
+        state = {k: v for k, v in self.__dict__.items() if k not in params and k not in skip}
+        if isinstance(state.get("k_selection_"), KSelection):  # as plain data (safe to load)
+            selection = state["k_selection_"]
+            state["k_selection_"] = {**selection.to_dict(), "labels": {
+                str(k): labels for k, labels in selection.labels.items()}}
+        return state
 
     def optional_fitted_state(self):
         """Names of fitted attributes this estimator predicts and exports without.
@@ -424,6 +429,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def set_fitted_state(self, state):
         """Restore the state saved by :meth:`get_fitted_state` (hook of :mod:`kdc.saving`)."""
         state = dict(state)
+        selection = state.get("k_selection_")
+        if isinstance(selection, dict):
+            state["k_selection_"] = KSelection(**{
+                **selection, "labels": {int(k): v for k, v in selection["labels"].items()}})
         if "_model_input_shape" in state:  # saves of format 1
             state["model_input_shape_"] = state.pop("_model_input_shape")
         self.__dict__.update(state)
