@@ -94,6 +94,32 @@ def test_chunked_standard_statistics_match_numpy(monkeypatch):
     np.testing.assert_allclose(lo_hi[0], 1.0 / (flat.max() - flat.min()), rtol=1e-6)
 
 
+def test_auto_standardises_flat_rows_whose_columns_are_on_different_units(tmp_path):
+    """Columns whose ranges spread by 10x or more: each is standardised; one unit: one range."""
+    rng = np.random.default_rng(0)
+    units = rng.uniform(0, 1, size=(300, 6)) * [1.0, 2.0, 0.05, 0.1, 800.0, 2500.0]
+    x = units.astype("float32")
+    scale, offset = _scaling.fit_scaling(x, "auto", rows_are_flat=True)
+    np.testing.assert_allclose(scale, 1.0 / x.std(axis=0, dtype="float64"), rtol=1e-5)
+    same_unit = (rng.uniform(0, 100, size=(300, 6)) * [1.0, 0.9, 0.8, 1.0, 0.7, 1.0])
+    scale, _ = _scaling.fit_scaling(same_unit.astype("float32"), "auto", rows_are_flat=True)
+    assert np.unique(scale).size == 1  # one global min-max, as before
+    # Images keep the global range however their pixels' ranges differ.
+    images = x.reshape(300, 2, 3)
+    scale, _ = _scaling.fit_scaling(images.reshape(300, -1), "auto", rows_are_flat=False)
+    assert np.unique(scale).size == 1
+    in_unit_interval = rng.uniform(0, 1, size=(300, 6)) * [1.0, 0.01, 1.0, 0.02, 1.0, 1.0]
+    assert _scaling.fit_scaling(in_unit_interval.astype("float32"), "auto",
+                                rows_are_flat=True) == (None, None)
+    # A streamed file gets the same scaling as the array.
+    np.save(tmp_path / "units.npy", x)
+    a = AEKMeans(3, n_init=1, **UNTRAINED).fit(x)
+    b = AEKMeans(3, n_init=1, **UNTRAINED).fit(_memmap(tmp_path / "units.npy"))
+    np.testing.assert_array_equal(a.scale_, b.scale_)
+    np.testing.assert_array_equal(a.offset_, b.offset_)
+    assert np.unique(a.scale_).size == 6
+
+
 def test_dataset_of_uint8_images_is_scaled_like_the_array():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(60, 4, 4), dtype=np.uint8)

@@ -115,7 +115,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         scale: how features are scaled before training, learnt in ``fit`` and
             applied again in ``predict``/``transform``: "auto" (uint8 data is
             divided by 255, data already in [0, 1] is left alone, anything else
-            is min-max scaled with the global minimum and maximum), "minmax"
+            is min-max scaled with the global minimum and maximum, except flat
+            rows whose columns are on different units, which are
+            standardised per column: see
+            ``kdc.training.scaling.HETEROGENEOUS_RANGE_RATIO``), "minmax"
             (global), "standard" (per feature to mean 0 and variance 1) or
             "none".
         precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16":
@@ -565,7 +568,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._check_n_clusters(x.shape[0])
         self.input_shape_ = tuple(x.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.scale_, self.offset_ = fit_scaling(x.reshape(x.shape[0], -1), self.scale)
+        self.scale_, self.offset_ = fit_scaling(x.reshape(x.shape[0], -1), self.scale,
+                                                rows_are_flat=x.ndim == 2)
         return self._apply_scaling(_data.InMemory(x))
 
     def _validate_predict_input(self, x, fitted=True):

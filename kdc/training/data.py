@@ -335,7 +335,8 @@ class Stream:
         stats = None
         for chunk in self.chunks():
             flat = chunk.reshape(chunk.shape[0], -1)
-            stats = stats or ScalingStatistics(scale or "none", flat.shape[1])
+            stats = stats or ScalingStatistics(scale or "none", flat.shape[1],
+                                               flat=chunk.ndim == 2)
             stats.update(flat)
         self.n_samples = 0 if stats is None else stats.n_samples
         if self.n_samples < min_samples:

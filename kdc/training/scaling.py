@@ -1,8 +1,8 @@
 """The learnt input scaling of the estimators, fitted in one pass over row chunks.
 
 The statistics are accumulated chunk by chunk: the global minimum and maximum
-("auto", "minmax") and, for "standard", the per-feature mean and sum of
-squared deviations, merged across chunks with the pairwise update of Chan,
+("auto", "minmax") and, for "standard" (and "auto" on flat rows), the
+per-feature mean and sum of squared deviations, merged across chunks with the pairwise update of Chan,
 Golub and LeVeque (numerically stable, in float64). Arrays in memory and data
 streamed from disk or a ``tf.data`` pipeline are cut into the same chunks of
 :func:`chunk_rows` rows, so both give exactly the same ``scale_`` and
@@ -17,6 +17,13 @@ CHUNK_BYTES = 16 * 2**20
 # Chunks are a multiple of it, so a chunked embedding matches the in-memory one
 # bit for bit (a matrix product's rounding may depend on the batch size).
 EMBED_BATCH = 4096
+# "auto" on flat rows outside [0, 1]: the columns are on different units when the
+# 90th percentile of the non-constant columns' ranges is at least this many times
+# their 10th percentile; each column is then standardised instead of one global
+# min-max (which would leave the small-range columns near 0, invisible to the
+# autoencoder). Images and rows of one unit (pixels, sensor readings, pen
+# coordinates) have ranges within a small factor of each other.
+HETEROGENEOUS_RANGE_RATIO = 10.0
 
 
 def chunk_rows(n_features):
@@ -31,13 +38,18 @@ class ScalingStatistics:
     Args:
         scale: "auto", "minmax", "standard" or "none".
         n_features: int, the number of values per row.
+        flat: bool, whether the samples are flat rows (not images); "auto"
+            standardises flat rows whose columns are on different units (see
+            ``HETEROGENEOUS_RANGE_RATIO``).
     """
 
-    def __init__(self, scale, n_features):
+    def __init__(self, scale, n_features, flat=False):
         self.scale = scale
         self.n_features = int(n_features)
+        self.flat = bool(flat)
         self.n_samples = 0
         self.minimum, self.maximum = np.inf, -np.inf
+        self.column_min = self.column_max = None
         self.mean = self.m2 = None
 
     def update(self, flat):
@@ -48,7 +60,11 @@ class ScalingStatistics:
         if self.scale in ("auto", "minmax"):
             self.minimum = min(self.minimum, float(flat.min()))
             self.maximum = max(self.maximum, float(flat.max()))
-        elif self.scale == "standard":
+        if self.scale == "auto" and self.flat:
+            low, high = flat.min(axis=0), flat.max(axis=0)
+            self.column_min = low if self.column_min is None else np.minimum(self.column_min, low)
+            self.column_max = high if self.column_max is None else np.maximum(self.column_max, high)
+        if self.scale == "standard" or (self.scale == "auto" and self.flat):
             chunk = flat.astype("float64")
             mean = chunk.mean(axis=0)
             m2 = np.square(chunk - mean).sum(axis=0)
@@ -66,22 +82,36 @@ class ScalingStatistics:
         rows, or ``(None, None)`` when the data is used as it is."""
         if self.scale == "none" or self.n_samples == 0:
             return None, None
-        if self.scale == "standard":
-            std = np.sqrt(self.m2 / self.n_samples)
-            std[std == 0] = 1.0
-            return (1.0 / std).astype("float32"), (-self.mean / std).astype("float32")
         lo, hi = self.minimum, self.maximum
         if self.scale == "auto" and lo >= 0.0 and hi <= 1.0:
             return None, None
+        if self.scale == "standard" or (self.scale == "auto" and self.flat
+                                        and self.columns_on_different_units()):
+            std = np.sqrt(self.m2 / self.n_samples)
+            std[std == 0] = 1.0
+            return (1.0 / std).astype("float32"), (-self.mean / std).astype("float32")
         span = hi - lo if hi > lo else 1.0
         return (np.full(self.n_features, 1.0 / span, "float32"),
                 np.full(self.n_features, -lo / span, "float32"))
 
+    def columns_on_different_units(self):
+        """Whether the non-constant columns' ranges spread by ``HETEROGENEOUS_RANGE_RATIO``
+        or more between their 10th and 90th percentiles."""
+        if self.column_min is None:
+            return False
+        ranges = (self.column_max.astype("float64") - self.column_min)
+        ranges = ranges[ranges > 0]
+        if ranges.size < 2:
+            return False
+        low, high = np.percentile(ranges, [10, 90])
+        return bool(high >= HETEROGENEOUS_RANGE_RATIO * low)
 
-def fit_scaling(flat, scale):
+
+def fit_scaling(flat, scale, rows_are_flat=False):
     """``(scale, offset)`` of ``scale`` for the rows of ``flat`` (n_samples, n_features),
-    accumulated over the same chunks as a streaming pass; ``(None, None)`` for none."""
-    stats = ScalingStatistics(scale, flat.shape[1])
+    accumulated over the same chunks as a streaming pass; ``(None, None)`` for none.
+    ``rows_are_flat``: the samples are flat rows, not images (see ScalingStatistics)."""
+    stats = ScalingStatistics(scale, flat.shape[1], flat=rows_are_flat)
     step = chunk_rows(flat.shape[1])
     for start in range(0, flat.shape[0], step):
         stats.update(flat[start:start + step])
