@@ -27,7 +27,7 @@ EMBED_OPTIONS = (("epochs", "pretrain_epochs"), ("batch_size", "batch_size"),
 
 def cmd_select_k(args):
     """Scan k on the features (or an autoencoder embedding), print the table and the k."""
-    from kdc.select import PARALLEL_MIN_ROWS, parse_k_range, select_k
+    from kdc.select import parse_k_range, scan_jobs, select_k
 
     embed = args.embed or args.pretrained is not None
     given = [f"--{o.replace('_', '-')}" for o, _ in EMBED_OPTIONS[:-1]
@@ -71,9 +71,8 @@ def cmd_select_k(args):
                        f"{space['kind']} ({space['n_dims']} dimensions, n_init={args.n_init})",
                        "scanned", timings, "select_k"):
         with _errors_as("choosing k failed", 1, with_type=True):
-            n_jobs = -1 if n >= PARALLEL_MIN_ROWS else None  # as the estimators do
             result = select_k(z, values, method=args.method, n_init=args.n_init,
-                              n_jobs=n_jobs, random_state=args.seed,
+                              n_jobs=scan_jobs(n), random_state=args.seed,
                               verbose=0 if args.quiet else 1)
     console.show(f"\n{result}\n")
     hint = "" if y is None else f"; the data's labels have {len(np.unique(y))} classes"

@@ -226,6 +226,13 @@ def check_float(value, name, *, minimum=None, maximum=None, exclusive_min=False,
     return value
 
 
+def check_bool(value, name):
+    """``value`` as a bool; True, False or a numpy bool, else a ValueError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False. Received: {name}={_describe(value)}")
+    return bool(value)
+
+
 def check_choice(value, name, choices):
     """Check that ``value`` is one of ``choices`` and return it."""
     if not isinstance(value, str) or value not in choices:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdc._validation import NPY_READ_ERRORS, _describe, check_array, check_int
+from kdc._validation import NPY_READ_ERRORS, _describe, check_array, check_bool, check_int
 
 __all__ = [
     "DATASETS",
@@ -250,8 +250,8 @@ def load(name_or_path, data_dir=None, *, flatten=False, download=True, verbose=1
         >>> x.shape, float(x.max()), y[:5].tolist()
         ((1797, 64), 1.0, [0, 1, 2, 3, 4])
     """
-    flatten = _check_bool(flatten, "flatten")
-    download = _check_bool(download, "download")
+    flatten = check_bool(flatten, "flatten")
+    download = check_bool(download, "download")
     if not isinstance(verbose, bool):
         verbose = check_int(verbose, "verbose", minimum=0)
     name = _dataset_name(name_or_path)
@@ -262,12 +262,6 @@ def load(name_or_path, data_dir=None, *, flatten=False, download=True, verbose=1
     if flatten:
         x = x.reshape(len(x), -1)
     return x, y
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False. Received: {name}={_describe(value)}")
-    return bool(value)
 
 
 def _dataset_name(obj):

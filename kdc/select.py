@@ -37,6 +37,12 @@ _SEED_MAX = np.iinfo(np.int32).max
 PARALLEL_MIN_ROWS = 5000
 
 
+def scan_jobs(n_samples):
+    """The ``n_jobs`` of :func:`select_k` for ``n_samples`` rows: all cores from
+    ``PARALLEL_MIN_ROWS`` rows on, else this process (None)."""
+    return -1 if n_samples >= PARALLEL_MIN_ROWS else None
+
+
 @dataclass(frozen=True)
 class KSelection:
     """The result of :func:`select_k`.

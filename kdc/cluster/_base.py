@@ -21,11 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from kdc import _pretrained, saving, serving
 from kdc._keras_utils import call_in_chunks
 from kdc._progress import Stage
-from kdc._validation import (EMBEDDING_LIMIT, check_array, check_choice, check_float, check_int,
+from kdc._validation import (EMBEDDING_LIMIT, check_array, check_bool, check_choice, check_float, check_int,
                              check_n_clusters, embedding_rows_ok)
 from kdc.cluster import _autoencoder
 from kdc.select import METHODS as K_SELECTIONS
-from kdc.select import PARALLEL_MIN_ROWS, KSelection, parse_k_range, select_k
+from kdc.select import KSelection, parse_k_range, scan_jobs, select_k
 from kdc.training import data as _data
 from kdc.training import distribute as _distribute
 from kdc.training import engine, plan
@@ -37,8 +37,6 @@ SCALINGS = ("auto", "minmax", "standard", "none")
 DEFAULT_K_RANGE = range(2, 16)
 # How the estimators' n_clusters errors name their other accepted value.
 AUTO_K = " or 'auto' (chosen by k_selection over k_range)"
-# Smaller embeddings are scanned in this process (see kdc.select.PARALLEL_MIN_ROWS).
-PARALLEL_SELECT_MIN_ROWS = PARALLEL_MIN_ROWS
 # The embedding pass shows progress lines (verbose >= 1) once it has run this many seconds.
 EMBED_QUIET_S = 5.0
 # The default of ``pretrain_budget``: samples seen by pretrain_epochs="auto"
@@ -250,9 +248,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         plan.check_fraction(self.lr_decay_end, "lr_decay_end")
         plan.check_jit_compile(self.jit_compile)
         plan.check_steps_per_execution(self.steps_per_execution)
-        if not isinstance(self.pin_threads, (bool, np.bool_)):
-            raise ValueError(f"pin_threads must be True or False. Received: "
-                             f"pin_threads={self.pin_threads!r}")
+        check_bool(self.pin_threads, "pin_threads")
 
     def _fit(self, x, y, strategy=None):
         t_start = time.perf_counter()
@@ -513,8 +509,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             t0 = time.perf_counter()
             self._log(f"choosing k in {k_values[0]}..{k_values[-1]} by {self.k_selection} "
                       "on the embedding")
-            n_jobs = -1 if z.shape[0] >= PARALLEL_SELECT_MIN_ROWS else None
-            self.k_selection_ = select_k(z, k_values, method=self.k_selection, n_jobs=n_jobs,
+            self.k_selection_ = select_k(z, k_values, method=self.k_selection,
+                                         n_jobs=scan_jobs(z.shape[0]),
                                          random_state=self._sklearn_seed(2),
                                          verbose=self.verbose)
             self.timings_["select_k"] = time.perf_counter() - t0
@@ -614,9 +610,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _is_warm_start(self, x):
         """Whether this fit continues from the fitted autoencoder (``warm_start``)."""
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start must be True or False. Received: "
-                             f"warm_start={self.warm_start!r}")
+        check_bool(self.warm_start, "warm_start")
         if not (self.warm_start and hasattr(self, "autoencoder_") and hasattr(self, "labels_")):
             return False
         return True
