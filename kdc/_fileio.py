@@ -152,8 +152,8 @@ def _process_alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # another user's process, or a pid we cannot check: leave its files
+    except (OverflowError, OSError):  # PermissionError: another user's process
+        return True  # a process we cannot check: leave its files
     return True
 
 

@@ -110,7 +110,7 @@ class UMAPPlacement:
         self.a, self.b, self.alpha = float(a), float(b), float(alpha)
         self._unit = _NumpyOps.unit_rows(self.fit_z) if self.metric == "cosine" else self.fit_z
         self._fit_sq = np.einsum("nd,nd->n", self._unit, self._unit)
-        self._index = None  # scikit-learn's search over _unit, built on first use
+        self._index = None  # kdc._manifold.ExactNeighborIndex over fit_z, built on first use
 
     @classmethod
     def from_umap(cls, manifold):
@@ -153,12 +153,12 @@ class UMAPPlacement:
         return cls(state["fit_z"], state["fit_y"], **{name: state[name] for name in _SCALARS})
 
     def _search(self, zb, k):
-        """Indices of the k nearest rows of ``_unit`` to each (prepared) row of ``zb``."""
-        from sklearn.neighbors import NearestNeighbors
+        """Indices of the k nearest training rows to each row of ``zb`` (exact, in the metric)."""
+        from kdc._manifold import ExactNeighborIndex
 
         if self._index is None:
-            self._index = NearestNeighbors(algorithm="brute").fit(self._unit)
-        return self._index.kneighbors(zb, n_neighbors=k, return_distance=False).astype("int32")
+            self._index = ExactNeighborIndex(self.fit_z, self.n_neighbors, metric=self.metric)
+        return self._index.query(zb, k)[0]
 
     def __getstate__(self):
         return {**self.__dict__, "_index": None}  # the search index is rebuilt when needed
