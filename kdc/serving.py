@@ -119,7 +119,7 @@ def export(estimator, path, *, overwrite=False, verbose=None, manifold_map="auto
         if scale is not None:
             x = x * scale + offset
         z = tf.cast(encoder(tf.reshape(x, model_shape), training=False), tf.float32)
-        cluster, probabilities = head(z)
+        cluster, probabilities = head(z, x)
         # A row with a NaN or infinite value, or whose embedding is not finite or beyond
         # EMBEDDING_LIMIT (as transform and predict refuse it), gets no cluster.
         valid = tf.logical_and(tf.reduce_all(tf.math.is_finite(x), axis=1),
@@ -161,8 +161,10 @@ class ServingHead(collections.namedtuple("ServingHead", "function tracked info n
     """What an estimator's ``export_head`` hook gives :func:`export`.
 
     Attributes:
-        function: a function of a float32 embedding tensor ``z`` returning
-            ``(cluster, probabilities)`` tensors, in TensorFlow ops.
+        function: a function ``(z, x)`` of the float32 embedding tensor ``z``
+            and the scaled input rows ``x`` (flat, float32; N2D's head reads
+            them with ``manifold_input="both"``) returning ``(cluster,
+            probabilities)`` tensors, in TensorFlow ops.
         tracked: Keras models the function uses (tracked by the SavedModel).
         info: dict recorded in ``kdc_export.json`` (``"head"`` names the head).
         n_outputs: int, the width of ``probabilities``.

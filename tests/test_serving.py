@@ -144,6 +144,20 @@ def test_n2d_export_carries_umap_transform_and_matches_predict(n2d, tmp_path):
     np.testing.assert_array_equal(out2["cluster"], out["cluster"])
 
 
+def test_n2d_export_with_manifold_input_both_reads_the_scaled_rows(tmp_path):
+    est = _fit(kdc.N2D, n_neighbors=10, manifold_input="both")
+    path = est.export(tmp_path / "m")
+    info = json.loads((path / serving.EXPORT_INFO).read_text())
+    assert info["train_agreement"] >= 0.99 and info["predict_agreement"] >= 0.99
+    out = _serve(path, X_NEW)
+    np.testing.assert_array_equal(out["cluster"], est.predict(X_NEW))
+    np.testing.assert_allclose(out["probabilities"], est.predict_proba(X_NEW), atol=1e-4)
+    np.testing.assert_allclose(out["embedding"], est.transform(X_NEW), atol=1e-5)
+    again = kdc.load(est.save(tmp_path / "saved"))  # a safe load keeps the input's scaling
+    assert again.manifold_input_ == "both"
+    np.testing.assert_array_equal(again.predict(X_NEW), est.predict(X_NEW))
+
+
 @pytest.fixture(scope="module", params=["euclidean", "cosine"])
 def n2d_by_metric(request, n2d):
     """N2D heads whose UMAP uses each metric the TF transform supports."""
@@ -161,7 +175,7 @@ def test_placement_follows_umap_and_is_the_same_in_numpy_and_tf(n2d_by_metric):
     from kdc._umap_placement import BLOCK_ROWS, UMAPPlacement
 
     n2d = n2d_by_metric
-    z_new = n2d.transform(X_NEW)
+    z_new = n2d._head_input(X_NEW)  # the manifold's input (manifold_input_)
     expected = np.asarray(n2d.manifold_.transform(z_new))  # umap-learn's own, stochastic
     placement = UMAPPlacement.from_umap(n2d.manifold_)
     got = placement.transform(z_new)
@@ -258,6 +272,11 @@ def test_n2d_with_another_manifold_exports_a_parametric_map(tmp_path):
     path = est.export(tmp_path / "m")  # auto: a learned map
     assert json.loads((path / serving.EXPORT_INFO).read_text())["head"] == "parametric map + gmm"
     assert np.mean(_serve(path, X_NEW)["cluster"] == est.predict(X_NEW)) >= 0.97
+    both = _fit(kdc.N2D, manifold=PCA(3), manifold_input="both")
+    with pytest.raises(ValueError, match="manifold_input='both' needs the default UMAP manifold.*"
+                                         "Received: the manifold is a PCA"):
+        both.export(tmp_path / "both")
+    assert not (tmp_path / "both").exists()
 
 
 def test_n2d_with_kmeans_head_exports(tmp_path):
@@ -302,11 +321,11 @@ def test_export_refuses_to_overwrite(dec, tmp_path):
 def test_probe_points_are_labelled_as_predict_labels_new_rows():
     est = _fit(kdc.N2D, n_neighbors=10)
     z, coords, labels = _n2d_export._probe_points(est, 50, seed=0)
-    assert z.shape == (50, est.embedding_.shape[1]) and coords.shape == (50, 3)
+    emb = est._head_fit_rows()[0]  # the manifold's input of the training rows
+    assert z.shape == (50, emb.shape[1]) and coords.shape == (50, 3)
     np.testing.assert_array_equal(labels, est._predict_head(z))
     np.testing.assert_allclose(coords, est._manifold_transform(z), rtol=1e-4, atol=1e-4)
     # Each probe lies on a segment from a row towards one of its 10 nearest rows, at most half way.
-    emb = est.embedding_
     d_probe = np.linalg.norm(z[:, None] - emb[None], axis=2).min(axis=1)
     d_rows = np.sort(np.linalg.norm(emb[:, None] - emb[None], axis=2), axis=1)[:, 10]
     assert np.all(d_probe <= d_rows.max() / 2 + 1e-5)

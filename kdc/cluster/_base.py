@@ -338,7 +338,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 non-finite values), or a row's embedding is not finite (its
                 values overflow the autoencoder).
         """
-        z = self._embed(self._to_model_input(self._validate_predict_input(x)))
+        return self._checked_embedding(self._validate_predict_input(x), x)
+
+    def _checked_embedding(self, xs, x):
+        """The embedding of the validated, scaled rows ``xs`` (of the user's ``x``); raises
+        the ``ValueError`` of :meth:`transform` for rows whose embedding is not finite."""
+        z = self._embed(self._to_model_input(xs))
         bad = ~embedding_rows_ok(z)
         if bad.any():
             rows = np.flatnonzero(bad)
@@ -359,7 +364,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 non-finite values), or a row's embedding is not finite (its
                 values overflow the autoencoder).
         """
-        return np.asarray(self._predict_head(self.transform(x)))
+        return np.asarray(self._predict_head(self._head_input(x)))
 
     def predict_proba(self, x):
         """Soft cluster memberships: array of shape (n_samples, n_clusters), rows sum to 1.
@@ -367,7 +372,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Raises:
             ValueError: as :meth:`predict`.
         """
-        return np.asarray(self._predict_proba_head(self.transform(x)), dtype="float64")
+        return np.asarray(self._predict_proba_head(self._head_input(x)), dtype="float64")
+
+    def _head_input(self, x):
+        """What ``_predict_head``/``_predict_proba_head`` get for the rows ``x``: their
+        embedding (:meth:`transform`); N2D may add the scaled rows (``manifold_input``)."""
+        return self.transform(x)
 
     def fit_predict(self, x, y=None):
         """Fit and return ``labels_``."""
@@ -451,7 +461,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"export needs an estimator with cluster_centers_ or an N2D. "
                              f"Received: {type(self).__name__}")
         alpha = float(getattr(self, "alpha", 1.0))
-        return serving.ServingHead(lambda z: serving.student_t_head(z, centers, alpha), [],
+        return serving.ServingHead(lambda z, x: serving.student_t_head(z, centers, alpha), [],
                                    {"head": "student_t"}, int(centers.shape[0]))
 
     def __getstate__(self):

@@ -40,6 +40,13 @@ def export_head(est, verbose, manifold_map="auto"):
             "sklearn GaussianMixture) or one with cluster_centers_ (KMeans). Received: "
             f"clusterer={type(clusterer).__name__}. Predict with est.predict instead.")
     placement = est.placement_
+    fit_rows = est._head_fit_rows()
+    if fit_rows is None:
+        raise ValueError(
+            "export of N2D with manifold_input='both' needs the default UMAP manifold (metric "
+            "'euclidean' or 'cosine'), whose placement keeps the rows it was fitted on. "
+            f"Received: {unsupported(est.manifold_)}. Refit with "
+            "manifold_input='embedding' to export it.")
     if manifold_map == "umap" and placement is None:
         raise ValueError("manifold_map='umap' needs a UMAP manifold that kdc places new rows "
                          "on (metric 'euclidean' or 'cosine'; see kdc._umap_placement); in this "
@@ -57,7 +64,7 @@ def export_head(est, verbose, manifold_map="auto"):
         tracked, name = [], "umap transform"
     else:
         if getattr(est, "serving_map_", None) is None:
-            z, m, labels = est.embedding_, est.manifold_embedding_, est.labels_
+            z, m, labels = fit_rows
             if _places_new_rows(est):
                 with Stage(f"labelling {MAP_PROBES} probe points for the parametric map", verbose):
                     probes = _probe_points(est, MAP_PROBES, est._sklearn_seed(4))
@@ -67,12 +74,16 @@ def export_head(est, verbose, manifold_map="auto"):
         mapper, name = est.serving_map_, "parametric map"
         tracked = [mapper]
     constants = None
+    both = est.manifold_input_ == "both"
 
-    def head(z):
+    def head(z, x):
         import tensorflow as tf
 
         nonlocal constants
         constants = constants or [tf.constant(t) for t in terms]
+        if both:  # the manifold's input: the embedding and the scaled rows (manifold_input_)
+            z = (tf.concat([z, tf.cast(x, tf.float32)], axis=1)
+                 - est.manifold_input_offset_) * est.manifold_input_scale_
         logits = serving.mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
         return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
 
@@ -82,7 +93,7 @@ def export_head(est, verbose, manifold_map="auto"):
 
     with Stage(f"{name}: checking the export against labels_ and predict", verbose):
         info = {"head": f"{name} + {kind}",
-                "train_agreement": float(np.mean(clusters(est.embedding_) == est.labels_))}
+                "train_agreement": float(np.mean(clusters(fit_rows[0]) == fit_rows[2]))}
         if _places_new_rows(est):
             z, _, labels = _probe_points(est, CHECK_PROBES, est._sklearn_seed(5))
             info["predict_agreement"] = float(np.mean(clusters(z) == labels))
@@ -102,7 +113,8 @@ def _probe_points(est, size, seed, neighbors=10):
     """New-row stand-ins labelled the way ``est.predict`` labels new rows.
 
     Points between a training row and one of its ``neighbors`` nearest rows
-    in the embedding (a uniform step of up to half way), mapped by
+    in the manifold's input (the embedding, or with ``manifold_input_ ==
+    "both"`` the rows of ``placement_``; a uniform step of up to half way), mapped by
     ``manifold_.transform`` and labelled by the clusterer, as ``predict``
     does. Training the map on them as well teaches it ``transform``'s
     behaviour on unseen rows, not only the fitted coordinates.
@@ -112,7 +124,7 @@ def _probe_points(est, size, seed, neighbors=10):
     """
     from sklearn.neighbors import NearestNeighbors
 
-    z = np.asarray(est.embedding_, "float32")
+    z = np.asarray(est._head_fit_rows()[0], "float32")
     rng = np.random.default_rng(seed)
     size = min(size, z.shape[0])
     rows = rng.choice(z.shape[0], size, replace=False)

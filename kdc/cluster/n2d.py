@@ -17,6 +17,9 @@ from kdc.cluster import _n2d_export
 from kdc.cluster._base import BaseDeepClusterer, base_arguments
 
 
+# What the manifold learner can be fitted on (the ``manifold_input`` parameter).
+MANIFOLD_INPUTS = ("embedding", "both")
+
 # Rows outside the manifold sample take the vote of this many nearest sampled rows.
 PLACEMENT_NEIGHBORS = 10
 
@@ -64,6 +67,11 @@ def _place(z_fit, m_fit, labels, z_rest, chunk=100_000, progress=None):
         if progress is not None:
             progress.advance(steps=len(ind))
     return coords, out
+
+
+def _flat_rows(xm):
+    """The scaled rows of model input ``xm`` as a float32 (n_samples, n_features) array."""
+    return xm.map_chunks(lambda chunk: np.asarray(chunk, "float32").reshape(len(chunk), -1))
 
 
 class N2D(BaseDeepClusterer):
@@ -130,6 +138,20 @@ class N2D(BaseDeepClusterer):
             manifold's transform, and no less accurate (see the benchmark page
             of the docs). UMAP's cost grows with the rows it is fitted on; a sample
             of 20,000-50,000 rows keeps large data sets fast.
+        manifold_input: "embedding" or "both": what the manifold learner is
+            fitted on and new rows are placed by. "embedding" (the default):
+            the autoencoder embedding, as in the N2D paper. "both": the
+            embedding and the scaled rows side by side, each block centred and
+            divided by its root mean squared norm so that each adds about as
+            much to squared distances: the manifold then sees the structure
+            the autoencoder kept and that of the columns themselves, which an
+            autoencoder trained on squared error may partly discard. Meant for
+            flat rows of measured quantities (tabular data); images are
+            better served by the embedding alone (raw pixel distances are
+            poor). It is not the default: on some data sets it gains, on
+            others it loses (see the benchmark page of the docs). With
+            "both", ``transform`` still returns the embedding, and export
+            needs the default UMAP manifold.
         pretrain_budget: as for every estimator, but 2,520,000 by default
             (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 (the cap)
             on 10,000.
@@ -149,6 +171,11 @@ class N2D(BaseDeepClusterer):
         placement_: a ``kdc._umap_placement.UMAPPlacement`` that places new
             rows on the UMAP layout (None for other manifold learners and
             UMAP metrics).
+        manifold_input_: "embedding" or "both", the ``manifold_input`` of the fit.
+        manifold_input_offset_, manifold_input_scale_: with "both", float32
+            arrays of shape (embedding_dim + n_features,): the manifold's input
+            is ``(hstack([embedding, scaled rows]) - offset) * scale``; None
+            with "embedding".
         clusterer_: the fitted clusterer.
         n_clusters_: int, the clusters found (labels other than -1); with the
             default GMM, the k used (chosen by ``k_selection`` when
@@ -169,7 +196,8 @@ class N2D(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", umap_epochs="auto", clusterer="gmm",
-                 covariance_type="full", n_init=10, manifold_sample_size=None, k_range=None,
+                 covariance_type="full", n_init=10, manifold_sample_size=None,
+                 manifold_input="embedding", k_range=None,
                  k_selection="elbow", autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  pretrain_budget=N2D_PRETRAIN_BUDGET, batch_size=256, learning_rate=1e-3,
@@ -188,6 +216,7 @@ class N2D(BaseDeepClusterer):
         self.covariance_type = covariance_type
         self.n_init = n_init
         self.manifold_sample_size = manifold_sample_size
+        self.manifold_input = manifold_input
 
     def export_head(self, verbose=0, manifold_map="auto"):
         """The N2D head in TensorFlow ops, for :func:`kdc.serving.export`.
@@ -222,6 +251,10 @@ class N2D(BaseDeepClusterer):
                                    if manifold is not None and unsupported(manifold) is None
                                    else None)
         state.setdefault("manifold_", None)
+        # Saved by a kdc without manifold_input: the manifold was fitted on the embedding.
+        state.setdefault("manifold_input_", "embedding")
+        state.setdefault("manifold_input_offset_", None)
+        state.setdefault("manifold_input_scale_", None)
         return super().set_fitted_state(state)
 
     def optional_fitted_state(self):
@@ -273,6 +306,7 @@ class N2D(BaseDeepClusterer):
     def _fit_head(self, z, x, y, *, warm=False, strategy=None):
         self.embedding_ = z
         self.serving_map_ = None  # fitted by export(), see kdc.serving
+        z = self._fit_manifold_input(z, x)  # from here on: what the manifold is fitted on
         sample = self._manifold_sample(z.shape[0])
         z_fit = z if sample is None else z[sample]
         with Stage(f"{self._head_description().split(' + ')[0]} on {z_fit.shape[0]} rows",
@@ -299,6 +333,58 @@ class N2D(BaseDeepClusterer):
                 self.manifold_embedding_[rest], self.labels_[rest] = _place(
                     z_fit, m_fit, labels, z[rest], progress=stage)
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
+
+    def _fit_manifold_input(self, z, xm):
+        """Set ``manifold_input_`` and its scaling; returns the manifold's input rows.
+
+        With "both": the embedding ``z`` and the scaled rows of ``xm`` side by
+        side, each block centred and divided by its root mean squared norm
+        (see the class docstring).
+        """
+        self.manifold_input_ = check_choice(self.manifold_input, "manifold_input",
+                                            MANIFOLD_INPUTS)
+        self.manifold_input_offset_ = self.manifold_input_scale_ = None
+        if self.manifold_input_ == "embedding":
+            return z
+        u = np.hstack([z, _flat_rows(xm)]).astype("float32")
+        offset = u.mean(axis=0, dtype="float64")
+        scale = np.empty(u.shape[1], dtype="float64")
+        for block in (slice(0, z.shape[1]), slice(z.shape[1], None)):
+            rms = np.sqrt(np.square(u[:, block] - offset[block]).sum(axis=1).mean())
+            scale[block] = 1.0 / rms if rms > 0 else 1.0
+        self.manifold_input_offset_ = offset.astype("float32")
+        self.manifold_input_scale_ = scale.astype("float32")
+        return (u - self.manifold_input_offset_) * self.manifold_input_scale_
+
+    def _manifold_rows(self, z, rows):
+        """The manifold's input for embedding rows ``z`` and scaled flat ``rows``."""
+        if self.manifold_input_ == "embedding":
+            return z
+        u = np.hstack([np.asarray(z, "float32"), np.asarray(rows, "float32")])
+        return (u - self.manifold_input_offset_) * self.manifold_input_scale_
+
+    def _head_input(self, x):
+        """The manifold's input for the rows ``x``: their embedding, or with
+        ``manifold_input_ == "both"`` the embedding and the scaled rows."""
+        if getattr(self, "manifold_input_", "embedding") == "embedding":  # or not fitted
+            return super()._head_input(x)
+        xs = self._validate_predict_input(x)
+        z = self._checked_embedding(xs, x)
+        return self._manifold_rows(z, _flat_rows(self._to_model_input(xs)))
+
+    def _head_fit_rows(self):
+        """(manifold input, manifold coordinates, labels) of training rows, for export.
+
+        With the embedding as input: every training row. With "both" the
+        scaled training rows are not kept, so: the rows the UMAP layout was
+        fitted on, as ``placement_`` holds them (None without a placement).
+        """
+        if self.manifold_input_ == "embedding":
+            return self.embedding_, self.manifold_embedding_, self.labels_
+        if self.placement_ is None:
+            return None
+        m = self.placement_.fit_y
+        return self.placement_.fit_z, m, self._label_coordinates(m)
 
     def _fit_clusterer(self, m):
         """Fit ``clusterer_`` on the manifold coordinates ``m``; returns their labels.

@@ -221,6 +221,7 @@ def test_umap_with_exact_graph_transforms_new_points():
     (dict(n_components=0), "n_components"),
     (dict(umap_epochs=0), "umap_epochs"),
     (dict(umap_epochs="many"), "umap_epochs"),
+    (dict(manifold_input="raw"), "manifold_input must be one of"),
 ])
 def test_bad_head_arguments(blobs, kwargs, match):
     x, _ = blobs
@@ -353,3 +354,73 @@ def test_verbose_lines_do_not_change_the_labels(monkeypatch, capsys, restart_sam
     np.testing.assert_array_equal(loud.labels_, quiet.labels_)
     np.testing.assert_array_equal(loud.clusterer_.means_, quiet.clusterer_.means_)
     assert "restart 10/10" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def fitted_both():
+    x, y = make_blobs()
+    return N2D(3, n_neighbors=10, manifold_input="both", random_state=0, **TINY).fit(x), x, y
+
+
+def test_both_fits_the_umap_on_the_embedding_and_the_scaled_rows(fitted_both):
+    est, x, y = fitted_both
+    assert est.manifold_input_ == "both"
+    assert cluster_accuracy(y, est.labels_) == 1.0
+    width = TINY["embedding_dim"] + x.shape[1]
+    assert est.manifold_input_offset_.shape == est.manifold_input_scale_.shape == (width,)
+    # The manifold's input of the training rows: both blocks centred, of mean squared norm 1.
+    u = est._head_input(x)
+    assert u.shape == (x.shape[0], width)
+    np.testing.assert_allclose(u.mean(axis=0), 0.0, atol=1e-4)
+    d = TINY["embedding_dim"]
+    for block in (u[:, :d], u[:, d:]):
+        np.testing.assert_allclose(np.square(block).sum(axis=1).mean(), 1.0, rtol=1e-4)
+    # UMAP was fitted on exactly these rows; the embedding block is the scaled embedding.
+    np.testing.assert_allclose(est.placement_.fit_z, u, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        u[:, :d], (est.transform(x) - est.manifold_input_offset_[:d]) * est.manifold_input_scale_[:d],
+        rtol=1e-5, atol=1e-5)
+    scaled = x * est.scale_ + est.offset_
+    np.testing.assert_allclose(
+        u[:, d:], (scaled - est.manifold_input_offset_[d:]) * est.manifold_input_scale_[d:],
+        rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(est.predict(x), est._label_coordinates(
+        est.placement_.transform(u)))
+    # A row's label and probabilities are its own, alone or beside other rows.
+    rng = np.random.default_rng(3)
+    x_new = (x[:20] + rng.normal(scale=0.3, size=(20, x.shape[1]))).astype("float32")
+    proba = est.predict_proba(x_new)
+    alone = np.concatenate([est.predict_proba(x_new[i:i + 1]) for i in range(20)])
+    np.testing.assert_array_equal(alone, proba)
+    np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
+
+
+def test_by_default_the_umap_is_fitted_on_the_embedding(fitted, blobs):
+    x, _ = blobs
+    images = x[:, :16].reshape(-1, 4, 4)
+    on_images = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(images)
+    for est, rows in ((on_images, images[:30]), (fitted[0], x[:30])):
+        assert est.manifold_input_ == "embedding"
+        assert est.manifold_input_offset_ is None and est.manifold_input_scale_ is None
+        assert est.placement_.fit_z.shape == (240, TINY["embedding_dim"])
+        np.testing.assert_array_equal(est.predict(rows), est._predict_head(est.transform(rows)))
+
+
+def test_manifold_input_both_with_another_manifold_learner(blobs):
+    x, y = blobs
+    both = N2D(3, manifold=PCA(n_components=2), manifold_input="both", random_state=0,
+               **TINY).fit(x)
+    assert both.manifold_.n_features_in_ == TINY["embedding_dim"] + x.shape[1]
+    assert cluster_accuracy(y, both.labels_) == 1.0
+    np.testing.assert_array_equal(both.predict(x), both.labels_)
+
+
+def test_a_model_saved_before_manifold_input_predicts_from_the_embedding(fitted):
+    est, x, _ = fitted
+    state = est.get_fitted_state()
+    for name in ("manifold_input_", "manifold_input_offset_", "manifold_input_scale_"):
+        del state[name]
+    old = N2D(**est.get_params())
+    old.set_fitted_state(state)
+    assert old.manifold_input_ == "embedding"
+    np.testing.assert_array_equal(old.predict(x), est.predict(x))
