@@ -12,22 +12,15 @@ embedding, same UMAP: only the head's initialisation differs.
 """
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 import kdc
+from _common import load, report
 from kdc._manifold import cache_umap_kernels
 
 INITS = ("kmeans", "k-means++")
-
-
-def load(name):
-    if name.endswith(".npz"):
-        data = np.load(name)
-        return data["x"], data["y"]
-    return kdc.datasets.load(name, verbose=0)
 
 
 def main():
@@ -54,11 +47,7 @@ def main():
                 row[f"{init}_acc"] = kdc.metrics.cluster_accuracy(y, labels)
                 row[f"{init}_nmi"] = kdc.metrics.evaluate(y, labels)["nmi"]
                 row[f"{init}_lower_bound"] = float(est.clusterer_.lower_bound_)
-            print(json.dumps({key: round(v, 4) if isinstance(v, float) else v
-                              for key, v in row.items()}), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            report(row, args.out)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ run, with their times:
 """
 
 import argparse
-import json
 import time
 
 import keras
 import numpy as np
 
 import kdc
+from _common import load, report
 from kdc._manifold import cache_umap_kernels
 
 
@@ -70,7 +70,7 @@ def main():
     args = parser.parse_args()
     cache_umap_kernels()
     for name in args.datasets:
-        x, y = kdc.datasets.load(name, verbose=0)
+        x, y = load(name)
         for seed in args.seeds:
             start = time.perf_counter()
             est = kdc.N2D(len(np.unique(y)), random_state=seed, verbose=0).fit(x)
@@ -83,13 +83,9 @@ def main():
                    "n2d_acc": kdc.metrics.cluster_accuracy(y, est.labels_),
                    "refined_acc": kdc.metrics.cluster_accuracy(y, refined),
                    "confident": kept, "n2d_s": n2d_time,
-                   "refine_s": time.perf_counter() - start, **vars(args)}
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
-                              for k, v in row.items() if k not in ("datasets", "seeds", "out")}),
-                  flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+                   "refine_s": time.perf_counter() - start,
+                   **{k: v for k, v in vars(args).items() if k not in ("datasets", "seeds", "out")}}
+            report(row, args.out)
 
 
 if __name__ == "__main__":
