@@ -3,7 +3,8 @@
 An estimator pretrains an autoencoder on ``x``, embeds ``x`` with its encoder
 and fits a clustering *head* on the embedding. Subclasses implement the head
 with ``_fit_head(z, x, y, warm=..., strategy=...)``, ``_predict_head(z)`` and
-``_predict_proba_head(z)``, and the hooks that saving and export call
+``_predict_proba_head(z)`` (``z`` is what ``_head_input(x)`` gives: the
+embedding, unless a head needs more), and the hooks that saving and export call
 (``get_fitted_state``/``set_fitted_state``, ``export_head``). How each
 training phase runs is decided by :mod:`kdc.training` from the public
 parameters; ``x`` reaches the heads as a :mod:`kdc.training.data` object
