@@ -74,7 +74,7 @@ def export_head(est, verbose, manifold_map="auto"):
         mapper, name = est.serving_map_, "parametric map"
         tracked = [mapper]
     constants = None
-    both = est.manifold_input_ == "both"
+    both = getattr(est, "manifold_input_", "embedding") == "both"
 
     def head(z, x):
         import tensorflow as tf

@@ -356,21 +356,14 @@ class N2D(BaseDeepClusterer):
         self.manifold_input_scale_ = scale.astype("float32")
         return (u - self.manifold_input_offset_) * self.manifold_input_scale_
 
-    def _manifold_rows(self, z, rows):
-        """The manifold's input for embedding rows ``z`` and scaled flat ``rows``."""
-        if self.manifold_input_ == "embedding":
-            return z
-        u = np.hstack([np.asarray(z, "float32"), np.asarray(rows, "float32")])
-        return (u - self.manifold_input_offset_) * self.manifold_input_scale_
-
     def _head_input(self, x):
         """The manifold's input for the rows ``x``: their embedding, or with
         ``manifold_input_ == "both"`` the embedding and the scaled rows."""
         if getattr(self, "manifold_input_", "embedding") == "embedding":  # or not fitted
             return super()._head_input(x)
         xs = self._validate_predict_input(x)
-        z = self._checked_embedding(xs, x)
-        return self._manifold_rows(z, _flat_rows(self._to_model_input(xs)))
+        u = np.hstack([self._checked_embedding(xs, x), _flat_rows(self._to_model_input(xs))])
+        return (u.astype("float32") - self.manifold_input_offset_) * self.manifold_input_scale_
 
     def _head_fit_rows(self):
         """(manifold input, manifold coordinates, labels) of training rows, for export.
@@ -379,7 +372,7 @@ class N2D(BaseDeepClusterer):
         scaled training rows are not kept, so: the rows the UMAP layout was
         fitted on, as ``placement_`` holds them (None without a placement).
         """
-        if self.manifold_input_ == "embedding":
+        if getattr(self, "manifold_input_", "embedding") == "embedding":
             return self.embedding_, self.manifold_embedding_, self.labels_
         if self.placement_ is None:
             return None
