@@ -351,11 +351,13 @@ def run_in_subprocess(ds, method, seed, k, n, data_path, args, tmp, log_dir):
 # ------------------------------------------------------------------ machine
 def machine_info():
     """Versions and hardware of this run (imports kdc, Keras and TensorFlow)."""
+    import kdc
+    from kdc._quiet import import_keras
+
+    import_keras()  # as kdc imports it: without TensorFlow's start-up log lines
     import keras
     import sklearn
     import tensorflow as tf
-
-    import kdc
 
     cpu = platform.processor() or ""
     try:
