@@ -22,8 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 from kdc import _pretrained, saving, serving
 from kdc._keras_utils import call_in_chunks
 from kdc._progress import Stage
-from kdc._validation import (EMBEDDING_LIMIT, check_array, check_bool, check_choice, check_float, check_int,
-                             check_n_clusters, embedding_rows_ok)
+from kdc._validation import (EMBEDDING_LIMIT, check_array, check_bool, check_choice, check_float,
+                             check_int, check_n_clusters, embedding_rows_ok)
 from kdc.cluster import _autoencoder
 from kdc.select import METHODS as K_SELECTIONS
 from kdc.select import KSelection, parse_k_range, scan_jobs, select_k
@@ -621,10 +621,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _is_warm_start(self, x):
         """Whether this fit continues from the fitted autoencoder (``warm_start``)."""
-        check_bool(self.warm_start, "warm_start")
-        if not (self.warm_start and hasattr(self, "autoencoder_") and hasattr(self, "labels_")):
-            return False
-        return True
+        return (check_bool(self.warm_start, "warm_start") and hasattr(self, "autoencoder_")
+                and hasattr(self, "labels_"))
 
     def _load_pretrained(self):
         """Load ``pretrained`` weights into the freshly built ``autoencoder_``."""

@@ -3,10 +3,10 @@
 The statistics are accumulated chunk by chunk: the global minimum and maximum
 ("auto", "minmax") and, for "standard" (and "auto" on flat rows), the
 per-feature mean and sum of squared deviations, merged across chunks with the
-pairwise update of Chan, Golub and LeVeque (numerically stable, in float64). Arrays in memory and data
-streamed from disk or a ``tf.data`` pipeline are cut into the same chunks of
-:func:`chunk_rows` rows, so both give exactly the same ``scale_`` and
-``offset_``.
+pairwise update of Chan, Golub and LeVeque (numerically stable, in float64).
+Arrays in memory and data streamed from disk or a ``tf.data`` pipeline are
+cut into the same chunks of :func:`chunk_rows` rows, so both give exactly the
+same ``scale_`` and ``offset_``.
 """
 
 import numpy as np

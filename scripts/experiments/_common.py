@@ -1,10 +1,24 @@
-"""What the experiment scripts share: reading a data set and reporting a row of results."""
+"""What the experiment scripts share: their common arguments, reading a data set and
+reporting a row of results."""
 
+import argparse
 import json
+import time
 
 import numpy as np
 
 import kdc
+from kdc._manifold import cache_umap_kernels
+
+
+def parser(doc, datasets=None):
+    """An argument parser described by ``doc``'s first line, with ``--datasets`` (required
+    unless ``datasets`` gives a default), ``--seeds`` (0 1 2) and ``--out``."""
+    out = argparse.ArgumentParser(description=doc.splitlines()[0])
+    out.add_argument("--datasets", nargs="+", required=datasets is None, default=datasets)
+    out.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    out.add_argument("--out", default=None, help="JSON lines file for the results")
+    return out
 
 
 def load(name):
@@ -22,3 +36,15 @@ def report(row, out=None):
     if out:
         with open(out, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def n2d_fits(args):
+    """``kdc.N2D`` with its defaults fitted on each of ``args.datasets`` under each of
+    ``args.seeds`` (k: the classes of y): yields ``(name, seed, x, y, est, seconds)``."""
+    cache_umap_kernels()
+    for name in args.datasets:
+        x, y = load(name)
+        for seed in args.seeds:
+            start = time.perf_counter()
+            est = kdc.N2D(len(np.unique(y)), random_state=seed, verbose=0).fit(x)
+            yield name, seed, x, y, est, time.perf_counter() - start

@@ -18,14 +18,12 @@ and the GMM's seeds) on the same embedding: the spread of the head alone.
         --datasets digits pendigits usps mnist_test --seeds 0 1 2 --out results.jsonl
 """
 
-import argparse
 import time
 
 import numpy as np
 
 import kdc
-from _common import load, report
-from kdc._manifold import cache_umap_kernels
+from _common import n2d_fits, report, parser as common_parser
 from kdc.training.scaling import fit_scaling
 
 
@@ -41,42 +39,36 @@ def unit_block(a):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", required=True)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser = common_parser(__doc__)
     parser.add_argument("--variants", nargs="*", default=["raw", "both"])
     parser.add_argument("--head-seeds", nargs="+", type=int, default=None,
                         help="also refit N2D's own head (manifold_input 'embedding' and 'both') "
                              "with each of these random_state values on the same embedding")
-    parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    cache_umap_kernels()
-    for name in args.datasets:
-        x, y = load(name)
-        k = len(np.unique(y))
-        raw = scaled_rows(x)
-        for seed in args.seeds:
+    raws = {}  # each data set's scaled rows, computed once
+    for name, seed, x, y, est, seconds in n2d_fits(args):
+        if name not in raws:
+            raws[name] = scaled_rows(x)
+        raw = raws[name]
+        row = {"dataset": name, "seed": seed, "n2d_s": round(seconds, 1),
+               "embedding_acc": kdc.metrics.cluster_accuracy(y, est.labels_)}
+        z = est.embedding_
+        inputs = {"raw": lambda: raw,
+                  "both": lambda: np.hstack([unit_block(z), unit_block(raw)]).astype("float32")}
+        for variant in args.variants:
             start = time.perf_counter()
-            est = kdc.N2D(k, random_state=seed, verbose=0).fit(x)
-            row = {"dataset": name, "seed": seed, "n2d_s": round(time.perf_counter() - start, 1),
-                   "embedding_acc": kdc.metrics.cluster_accuracy(y, est.labels_)}
-            z = est.embedding_
-            inputs = {"raw": lambda: raw,
-                      "both": lambda: np.hstack([unit_block(z), unit_block(raw)]).astype("float32")}
-            for variant in args.variants:
-                start = time.perf_counter()
-                est._fit_head(inputs[variant](), None, None)
-                row[f"{variant}_s"] = round(time.perf_counter() - start, 1)
-                row[f"{variant}_acc"] = kdc.metrics.cluster_accuracy(y, est.labels_)
-            xm = est._to_model_input(est._validate_predict_input(x))
-            for head_seed in args.head_seeds or ():
-                est.random_state = head_seed
-                for choice in ("embedding", "both"):
-                    est.manifold_input = choice
-                    est._fit_head(z, xm, None)
-                    row[f"head{head_seed}_{choice}_acc"] = kdc.metrics.cluster_accuracy(
-                        y, est.labels_)
-            report(row, args.out)
+            est._fit_head(inputs[variant](), None, None)
+            row[f"{variant}_s"] = round(time.perf_counter() - start, 1)
+            row[f"{variant}_acc"] = kdc.metrics.cluster_accuracy(y, est.labels_)
+        xm = est._to_model_input(est._validate_predict_input(x))
+        for head_seed in args.head_seeds or ():
+            est.random_state = head_seed
+            for choice in ("embedding", "both"):
+                est.manifold_input = choice
+                est._fit_head(z, xm, None)
+                row[f"head{head_seed}_{choice}_acc"] = kdc.metrics.cluster_accuracy(
+                    y, est.labels_)
+        report(row, args.out)
 
 
 if __name__ == "__main__":

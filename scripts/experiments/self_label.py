@@ -14,15 +14,13 @@ run, with their times:
         --datasets mnist_test usps pendigits digits --seeds 0 1 2
 """
 
-import argparse
 import time
 
 import keras
 import numpy as np
 
 import kdc
-from _common import load, report
-from kdc._manifold import cache_umap_kernels
+from _common import n2d_fits, report, parser as common_parser
 
 
 def refine(est, x, *, epochs, threshold, max_shift, learning_rate, seed):
@@ -58,34 +56,24 @@ def refine(est, x, *, epochs, threshold, max_shift, learning_rate, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["mnist_test", "usps", "pendigits",
-                                                          "digits"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser = common_parser(__doc__, datasets=["mnist_test", "usps", "pendigits", "digits"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threshold", type=float, default=0.99)
     parser.add_argument("--max-shift", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--out", default=None, help="JSON lines file for the results")
     args = parser.parse_args()
-    cache_umap_kernels()
-    for name in args.datasets:
-        x, y = load(name)
-        for seed in args.seeds:
-            start = time.perf_counter()
-            est = kdc.N2D(len(np.unique(y)), random_state=seed, verbose=0).fit(x)
-            n2d_time = time.perf_counter() - start
-            start = time.perf_counter()
-            refined, kept = refine(est, x, epochs=args.epochs, threshold=args.threshold,
-                                   max_shift=args.max_shift,
-                                   learning_rate=args.learning_rate, seed=seed)
-            row = {"dataset": name, "seed": seed,
-                   "n2d_acc": kdc.metrics.cluster_accuracy(y, est.labels_),
-                   "refined_acc": kdc.metrics.cluster_accuracy(y, refined),
-                   "confident": kept, "n2d_s": n2d_time,
-                   "refine_s": time.perf_counter() - start,
-                   **{k: v for k, v in vars(args).items() if k not in ("datasets", "seeds", "out")}}
-            report(row, args.out)
+    for name, seed, x, y, est, n2d_time in n2d_fits(args):
+        start = time.perf_counter()
+        refined, kept = refine(est, x, epochs=args.epochs, threshold=args.threshold,
+                               max_shift=args.max_shift,
+                               learning_rate=args.learning_rate, seed=seed)
+        row = {"dataset": name, "seed": seed,
+               "n2d_acc": kdc.metrics.cluster_accuracy(y, est.labels_),
+               "refined_acc": kdc.metrics.cluster_accuracy(y, refined),
+               "confident": kept, "n2d_s": n2d_time,
+               "refine_s": time.perf_counter() - start,
+               **{k: v for k, v in vars(args).items() if k not in ("datasets", "seeds", "out")}}
+        report(row, args.out)
 
 
 if __name__ == "__main__":
