@@ -6,6 +6,7 @@ Manifold of an Autoencoded Embedding", ICPR 2020.
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -18,7 +19,12 @@ from kdc.cluster._base import BaseDeepClusterer, base_arguments
 
 
 # What the manifold learner can be fitted on (the ``manifold_input`` parameter).
-MANIFOLD_INPUTS = ("embedding", "both")
+MANIFOLD_INPUTS = ("auto", "embedding", "both")
+
+# ``manifold_input="auto"`` scores each candidate input by the silhouette of its
+# clusters in its own manifold space, on a random sample of at most this many of
+# the rows the manifold was fitted on.
+INPUT_SCORE_SAMPLE = 5_000
 
 # Rows outside the manifold sample take the vote of this many nearest sampled rows.
 PLACEMENT_NEIGHBORS = 10
@@ -67,6 +73,29 @@ def _place(z_fit, m_fit, labels, z_rest, chunk=100_000, progress=None):
         if progress is not None:
             progress.advance(steps=len(ind))
     return coords, out
+
+
+def layout_score(m, labels, random_state=None):
+    """How cleanly ``labels`` separate in the manifold coordinates ``m``: their silhouette.
+
+    The score ``manifold_input="auto"`` keeps the better input by. Rows
+    labelled -1 (noise) are left out; on more than ``INPUT_SCORE_SAMPLE``
+    rows it is computed on a random sample of that many (``random_state``).
+
+    Returns:
+        float in [-1, 1]; -1 when fewer than two clusters (or a cluster per
+        row) remain.
+    """
+    from sklearn.utils import check_random_state
+
+    keep = np.flatnonzero(np.asarray(labels) >= 0)
+    if keep.size > INPUT_SCORE_SAMPLE:
+        keep = np.sort(check_random_state(random_state).choice(keep, INPUT_SCORE_SAMPLE,
+                                                               replace=False))
+    labels = np.asarray(labels)[keep]
+    if not 2 <= len(np.unique(labels)) < labels.size:
+        return -1.0
+    return float(silhouette_score(np.asarray(m)[keep], labels))
 
 
 def _flat_rows(xm):
@@ -138,20 +167,24 @@ class N2D(BaseDeepClusterer):
             manifold's transform, and no less accurate (see the benchmark page
             of the docs). UMAP's cost grows with the rows it is fitted on; a sample
             of 20,000-50,000 rows keeps large data sets fast.
-        manifold_input: "embedding" or "both": what the manifold learner is
-            fitted on and new rows are placed by. "embedding" (the default):
-            the autoencoder embedding, as in the N2D paper. "both": the
-            embedding and the scaled rows side by side, each block centred and
-            divided by its root mean squared norm so that each adds about as
-            much to squared distances: the manifold then sees the structure
-            the autoencoder kept and that of the columns themselves, which an
-            autoencoder trained on squared error may partly discard. Meant for
-            flat rows of measured quantities (tabular data); images are
-            better served by the embedding alone (raw pixel distances are
-            poor). It is not the default: on some data sets it gains, on
-            others it loses (see the benchmark page of the docs). With
-            "both", ``transform`` still returns the embedding, and export
-            needs the default UMAP manifold.
+        manifold_input: "auto", "embedding" or "both": what the manifold
+            learner is fitted on and new rows are placed by. "embedding": the
+            autoencoder embedding, as in the N2D paper. "both": the embedding
+            and the scaled rows side by side, each block centred and divided
+            by its root mean squared norm so that each adds about as much to
+            squared distances: the manifold then sees the structure the
+            autoencoder kept and that of the columns themselves, which an
+            autoencoder trained on squared error may partly discard. "auto"
+            (the default): for flat rows (tabular data) with the default UMAP
+            manifold, the head is fitted on each of the two and keeps the one
+            whose clusters separate more cleanly in its own UMAP space (the
+            larger silhouette, :func:`layout_score`; the embedding on a tie),
+            at the cost of a second fit of the head; for images, the
+            embedding (raw pixel distances are poor), and with another
+            manifold learner, the embedding (that learner's input as given).
+            The choice is ``manifold_input_``, the scores
+            ``manifold_input_scores_``. With "both", ``transform`` still
+            returns the embedding, and export needs the default UMAP manifold.
         pretrain_budget: as for every estimator, but 2,520,000 by default
             (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 (the cap)
             on 10,000.
@@ -171,7 +204,10 @@ class N2D(BaseDeepClusterer):
         placement_: a ``kdc._umap_placement.UMAPPlacement`` that places new
             rows on the UMAP layout (None for other manifold learners and
             UMAP metrics).
-        manifold_input_: "embedding" or "both", the ``manifold_input`` of the fit.
+        manifold_input_: "embedding" or "both", the input the manifold was
+            fitted on (``manifold_input``, or the choice of "auto").
+        manifold_input_scores_: None, or when "auto" compared the inputs a
+            dict of the silhouette of each ("embedding", "both").
         manifold_input_offset_, manifold_input_scale_: with "both", float32
             arrays of shape (embedding_dim + n_features,): the manifold's input
             is ``(hstack([embedding, scaled rows]) - offset) * scale``; None
@@ -197,7 +233,7 @@ class N2D(BaseDeepClusterer):
     def __init__(self, n_clusters=8, *, manifold="umap", n_components=None, n_neighbors=20,
                  min_dist=0.0, umap_metric="euclidean", umap_epochs="auto", clusterer="gmm",
                  covariance_type="full", n_init=10, manifold_sample_size=None,
-                 manifold_input="embedding", k_range=None,
+                 manifold_input="auto", k_range=None,
                  k_selection="elbow", autoencoder="dense", hidden_dims=(500, 500, 2000),
                  embedding_dim=10, autoencoder_params=None, pretrain_epochs="auto",
                  pretrain_budget=N2D_PRETRAIN_BUDGET, batch_size=256, learning_rate=1e-3,
@@ -255,6 +291,7 @@ class N2D(BaseDeepClusterer):
         state.setdefault("manifold_input_", "embedding")
         state.setdefault("manifold_input_offset_", None)
         state.setdefault("manifold_input_scale_", None)
+        state.setdefault("manifold_input_scores_", None)
         return super().set_fitted_state(state)
 
     def optional_fitted_state(self):
@@ -303,10 +340,51 @@ class N2D(BaseDeepClusterer):
             n_init=check_int(self.n_init, "n_init", minimum=1),
             random_state=self._sklearn_seed(1), verbose=int(self.verbose >= 2))
 
+    # What one fit of the head sets; with manifold_input="auto" those of the
+    # better scored candidate are kept.
+    _HEAD_ATTRIBUTES = ("manifold_input_", "manifold_input_offset_", "manifold_input_scale_",
+                        "manifold_", "placement_", "clusterer_", "_knn", "manifold_embedding_",
+                        "labels_", "n_clusters_")
+
     def _fit_head(self, z, x, y, *, warm=False, strategy=None):
         self.embedding_ = z
         self.serving_map_ = None  # fitted by export(), see kdc.serving
-        z = self._fit_manifold_input(z, x)  # from here on: what the manifold is fitted on
+        self.manifold_input_scores_ = None
+        candidates = self._manifold_input_candidates()
+        if len(candidates) == 1:
+            self._fit_head_on(z, x, candidates[0])
+            return
+        scores, fits = {}, {}
+        for choice in candidates:
+            scores[choice] = self._fit_head_on(z, x, choice, score=True)
+            fits[choice] = {name: getattr(self, name) for name in self._HEAD_ATTRIBUTES}
+        best = max(candidates, key=scores.get)  # ties go to the first, the embedding
+        for name, value in fits[best].items():
+            setattr(self, name, value)
+        self.manifold_input_scores_ = scores
+        self._log(f"manifold input: {best} (silhouette of the clusters in the UMAP space: "
+                  + ", ".join(f"{c} {scores[c]:.4f}" for c in candidates) + ")")
+
+    def _manifold_input_candidates(self):
+        """The inputs the head is fitted on: ``(manifold_input,)``, or with "auto"
+        ``("embedding", "both")`` for flat rows and the default UMAP, else ``("embedding",)``."""
+        choice = check_choice(self.manifold_input, "manifold_input", MANIFOLD_INPUTS)
+        if choice != "auto":
+            return (choice,)
+        if len(self.input_shape_) == 1 and isinstance(self.manifold, str):
+            return ("embedding", "both")
+        return ("embedding",)
+
+    def _fit_head_on(self, z, xm, choice, score=False):
+        """Fit the manifold and the clusterer on the input ``choice`` ("embedding" or
+        "both") of the embedding ``z`` and the model input ``xm``.
+
+        Returns:
+            With ``score``: the silhouette of the labels of the rows the
+            manifold was fitted on, in their manifold coordinates (see
+            :func:`layout_score`); else None.
+        """
+        z = self._fit_manifold_input(z, xm, choice)  # from here on: the manifold's input
         sample = self._manifold_sample(z.shape[0])
         z_fit = z if sample is None else z[sample]
         with Stage(f"{self._head_description().split(' + ')[0]} on {z_fit.shape[0]} rows",
@@ -333,18 +411,19 @@ class N2D(BaseDeepClusterer):
                 self.manifold_embedding_[rest], self.labels_[rest] = _place(
                     z_fit, m_fit, labels, z[rest], progress=stage)
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
+        return layout_score(m_fit, labels, self._sklearn_seed(6)) if score else None
 
-    def _fit_manifold_input(self, z, xm):
-        """Set ``manifold_input_`` and its scaling; returns the manifold's input rows.
+    def _fit_manifold_input(self, z, xm, choice):
+        """Set ``manifold_input_`` to ``choice`` and its scaling; returns the manifold's
+        input rows.
 
         With "both": the embedding ``z`` and the scaled rows of ``xm`` side by
         side, each block centred and divided by its root mean squared norm
         (see the class docstring).
         """
-        self.manifold_input_ = check_choice(self.manifold_input, "manifold_input",
-                                            MANIFOLD_INPUTS)
+        self.manifold_input_ = choice
         self.manifold_input_offset_ = self.manifold_input_scale_ = None
-        if self.manifold_input_ == "embedding":
+        if choice == "embedding":
             return z
         u = np.hstack([z, _flat_rows(xm)]).astype("float32")
         offset = u.mean(axis=0, dtype="float64")

@@ -38,13 +38,14 @@ def report(row, out=None):
             f.write(json.dumps(row) + "\n")
 
 
-def n2d_fits(args):
-    """``kdc.N2D`` with its defaults fitted on each of ``args.datasets`` under each of
-    ``args.seeds`` (k: the classes of y): yields ``(name, seed, x, y, est, seconds)``."""
+def n2d_fits(args, **params):
+    """``kdc.N2D`` with its defaults but ``params`` fitted on each of ``args.datasets`` under
+    each of ``args.seeds`` (k: the classes of y): yields ``(name, seed, x, y, est, seconds)``."""
     cache_umap_kernels()
     for name in args.datasets:
         x, y = load(name)
         for seed in args.seeds:
             start = time.perf_counter()
-            est = kdc.N2D(len(np.unique(y)), random_state=seed, verbose=0).fit(x)
+            est = kdc.N2D(len(np.unique(y)), random_state=seed, verbose=0,
+                          **params).fit(x)
             yield name, seed, x, y, est, time.perf_counter() - start

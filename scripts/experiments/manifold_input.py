@@ -1,7 +1,8 @@
 """Experiment: what the N2D head's manifold learner is fitted on.
 
-Fits ``kdc.N2D`` (its defaults) once per dataset and seed, then runs N2D's
-own head (UMAP + GMM, ``N2D._fit_head``) again on other inputs:
+Fits ``kdc.N2D`` (its defaults, the manifold on the embedding) once per
+dataset and seed, then runs N2D's own head (UMAP + GMM, ``N2D._fit_head``)
+again on other inputs:
 
 - ``embedding``: the autoencoder embedding (N2D's labels as fitted);
 - ``raw``: the scaled rows as the autoencoder saw them (UMAP + GMM on the
@@ -46,7 +47,7 @@ def main():
                              "with each of these random_state values on the same embedding")
     args = parser.parse_args()
     raws = {}  # each data set's scaled rows, computed once
-    for name, seed, x, y, est, seconds in n2d_fits(args):
+    for name, seed, x, y, est, seconds in n2d_fits(args, manifold_input="embedding"):
         if name not in raws:
             raws[name] = scaled_rows(x)
         raw = raws[name]

@@ -6,6 +6,7 @@ from sklearn.cluster import HDBSCAN, SpectralClustering
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
+import kdc
 from kdc import N2D
 from kdc.cluster import n2d
 from kdc._manifold import ExactNeighborIndex, layout_epochs, make_umap
@@ -44,7 +45,8 @@ def test_gmm_restarts_run_on_a_sample_of_large_data_then_em_on_all_rows(monkeypa
 
     monkeypatch.setattr(GaussianMixture, "fit_predict", recording)
     x, y = make_blobs()
-    est = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
+    one_input = dict(n_neighbors=10, manifold_input="embedding", random_state=0)
+    est = N2D(3, **one_input, **TINY).fit(x)
     assert rows == [(60, 10), (240, 1)]  # ten restarts on 60 rows, then EM on all 240
     gmm = est.clusterer_
     assert gmm.n_init == 1 and gmm.means_init.shape == (3, 3)
@@ -52,7 +54,7 @@ def test_gmm_restarts_run_on_a_sample_of_large_data_then_em_on_all_rows(monkeypa
     again = GaussianMixture(3, weights_init=gmm.weights_init, means_init=gmm.means_init,
                             precisions_init=gmm.precisions_init, random_state=0)
     np.testing.assert_array_equal(again.fit_predict(est.manifold_embedding_), est.labels_)
-    twice = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
+    twice = N2D(3, **one_input, **TINY).fit(x)
     np.testing.assert_array_equal(twice.clusterer_.means_init, gmm.means_init)
     np.testing.assert_array_equal(twice.labels_, est.labels_)
 
@@ -395,15 +397,77 @@ def test_both_fits_the_umap_on_the_embedding_and_the_scaled_rows(fitted_both):
     np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
 
 
-def test_by_default_the_umap_is_fitted_on_the_embedding(fitted, blobs):
+def test_auto_manifold_input_keeps_the_input_whose_clusters_separate_best(fitted, tmp_path):
+    """On flat rows "auto" fits the head on the embedding and on both, and keeps the fit of
+    the one with the larger silhouette in its own UMAP space: the fit that input gives alone."""
+    est, x, _ = fitted
+    assert est.manifold_input == "auto"
+    scores = est.manifold_input_scores_
+    assert set(scores) == {"embedding", "both"}
+    x_new = make_blobs(n_samples=30, seed=4)[0]
+    for choice in ("embedding", "both"):
+        alone = N2D(3, n_neighbors=10, manifold_input=choice, random_state=0, **TINY).fit(x)
+        assert alone.manifold_input_scores_ is None
+        assert scores[choice] == pytest.approx(
+            n2d.layout_score(alone.manifold_embedding_, alone.labels_), abs=1e-6)
+        if choice == max(scores, key=scores.get):
+            assert est.manifold_input_ == choice
+            np.testing.assert_array_equal(est.labels_, alone.labels_)
+            np.testing.assert_array_equal(est.manifold_embedding_, alone.manifold_embedding_)
+            np.testing.assert_array_equal(est.predict(x_new), alone.predict(x_new))
+            np.testing.assert_allclose(est.predict_proba(x_new), alone.predict_proba(x_new))
+    est.save(tmp_path / "auto")
+    again = kdc.load(tmp_path / "auto")
+    assert again.manifold_input_ == est.manifold_input_
+    assert again.manifold_input_scores_ == scores
+    np.testing.assert_array_equal(again.predict(x_new), est.predict(x_new))
+
+
+def test_auto_manifold_input_prefers_the_embedding_on_a_tie(monkeypatch, blobs, capsys):
+    x, _ = blobs
+    monkeypatch.setattr(n2d, "layout_score", lambda m, labels, random_state=None: 0.5)
+    est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(x)
+    assert est.manifold_input_ == "embedding"
+    assert est.manifold_input_offset_ is None and est.manifold_input_scale_ is None
+    assert est.manifold_input_scores_ == {"embedding": 0.5, "both": 0.5}
+    assert est.placement_.fit_z.shape == (240, TINY["embedding_dim"])
+    assert "manifold input: embedding (silhouette" in capsys.readouterr().out
+
+
+def test_auto_manifold_input_is_the_embedding_for_images_and_other_manifolds(blobs):
     x, _ = blobs
     images = x[:, :16].reshape(-1, 4, 4)
     on_images = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(images)
-    for est, rows in ((on_images, images[:30]), (fitted[0], x[:30])):
-        assert est.manifold_input_ == "embedding"
+    on_pca = N2D(3, manifold=PCA(n_components=2), random_state=0, **TINY).fit(x)
+    for est, rows in ((on_images, images[:30]), (on_pca, x[:30])):
+        assert est.manifold_input_ == "embedding" and est.manifold_input_scores_ is None
         assert est.manifold_input_offset_ is None and est.manifold_input_scale_ is None
-        assert est.placement_.fit_z.shape == (240, TINY["embedding_dim"])
         np.testing.assert_array_equal(est.predict(rows), est._predict_head(est.transform(rows)))
+    assert on_images.placement_.fit_z.shape == (240, TINY["embedding_dim"])
+    assert on_pca.manifold_.n_features_in_ == TINY["embedding_dim"]
+
+
+def test_layout_score_is_the_silhouette_of_the_clustered_rows():
+    from sklearn.metrics import silhouette_score
+
+    m, labels = make_blobs(n_samples=300, n_features=2, seed=1)
+    clean = n2d.layout_score(m, labels)
+    assert clean == pytest.approx(silhouette_score(m, labels)) and clean > 0.6
+    shuffled = np.random.default_rng(0).permutation(labels)
+    assert n2d.layout_score(m, shuffled) < 0.1 < clean
+    noisy = labels.copy()
+    noisy[:30] = -1  # noise rows (HDBSCAN) are left out
+    assert n2d.layout_score(m, noisy) == pytest.approx(silhouette_score(m[30:], labels[30:]))
+    assert n2d.layout_score(m, np.zeros(300, "int64")) == -1.0
+    assert n2d.layout_score(m[:3], np.arange(3)) == -1.0
+
+
+def test_layout_score_samples_large_data_reproducibly(monkeypatch):
+    monkeypatch.setattr(n2d, "INPUT_SCORE_SAMPLE", 100)
+    m, labels = make_blobs(n_samples=600, n_features=2, seed=2, spread=0.2)
+    first = n2d.layout_score(m, labels, random_state=3)
+    assert first == n2d.layout_score(m, labels, random_state=3)
+    assert first != n2d.layout_score(m, labels, random_state=4)  # another sample of 100
 
 
 def test_manifold_input_both_with_another_manifold_learner(blobs):
@@ -415,10 +479,12 @@ def test_manifold_input_both_with_another_manifold_learner(blobs):
     np.testing.assert_array_equal(both.predict(x), both.labels_)
 
 
-def test_a_model_saved_before_manifold_input_predicts_from_the_embedding(fitted):
-    est, x, _ = fitted
+def test_a_model_saved_before_manifold_input_predicts_from_the_embedding(blobs):
+    x, _ = blobs
+    est = N2D(3, n_neighbors=10, manifold_input="embedding", random_state=0, **TINY).fit(x)
     state = est.get_fitted_state()
-    for name in ("manifold_input_", "manifold_input_offset_", "manifold_input_scale_"):
+    for name in ("manifold_input_", "manifold_input_offset_", "manifold_input_scale_",
+                 "manifold_input_scores_"):
         del state[name]
     old = N2D(**est.get_params())
     old.set_fitted_state(state)
