@@ -10,10 +10,19 @@ head's own UMAP space and the GMM's mean largest posterior.
 
     KDC_DATA=/path/to/datasets python scripts/experiments/input_choice.py \\
         --datasets pendigits my.npz --seeds 0 1 2 --out results.jsonl
+    python scripts/experiments/input_choice.py --summarise results.jsonl
+
+``--summarise`` prints, per data set, the mean ACC (over seeds, first head)
+of the input each criterion picks: the larger silhouette of one head
+("sil1") or of two ("sil2"), the larger stability ("stab") or GMM
+confidence ("conf"), among embedding and both ("/eb") or also raw ("/ebr").
 """
 
+import collections
+import json
 import time
 
+import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 import kdc
@@ -30,11 +39,45 @@ def head_scores(est, y):
     return labels.copy(), kdc.metrics.cluster_accuracy(y, labels), float(sil), float(conf)
 
 
+CRITERIA = {
+    "sil1": lambda row, c: row[f"{c}_sil"][0],
+    "sil2": lambda row, c: np.mean(row[f"{c}_sil"]),
+    "stab": lambda row, c: row[f"{c}_stab"],
+    "conf": lambda row, c: row[f"{c}_conf"][0],
+}
+
+
+def summarise(paths):
+    """Print the mean ACC of each input, and of each criterion's pick, per data set."""
+    by_set = collections.defaultdict(list)
+    for path in paths:
+        for line in open(path):
+            row = json.loads(line)
+            by_set[row["dataset"]].append(row)
+    inputs = ("embedding", "both", "raw")
+    picks = [(name, cands) for name in CRITERIA
+             for cands in (("embedding", "both"), inputs)]
+    print("data set | " + " | ".join(inputs) + " | " + " | ".join(
+        f"{name}/{''.join(c[0] for c in cands)}" for name, cands in picks))
+    for name, rows in by_set.items():
+        cells = [np.mean([row[f"{c}_acc"][0] for row in rows]) for c in inputs]
+        for criterion, cands in picks:
+            chosen = [max(cands, key=lambda c: CRITERIA[criterion](row, c)) for row in rows]
+            cells.append(np.mean([row[f"{c}_acc"][0] for row, c in zip(rows, chosen)]))
+        print(f"{name} | " + " | ".join(f"{v:.4f}" for v in cells))
+
+
 def main():
-    parser = common_parser(__doc__)
+    parser = common_parser(__doc__, datasets=[])
     parser.add_argument("--offset", type=int, default=100,
                         help="the second head's seed is the fit's seed plus this")
+    parser.add_argument("--summarise", nargs="+", metavar="JSONL",
+                        help="summarise these results files instead of fitting")
     args = parser.parse_args()
+    if args.summarise:
+        return summarise(args.summarise)
+    if not args.datasets:
+        parser.error("--datasets (or --summarise) is required")
     raws = {}
     for name, seed, x, y, est, seconds in n2d_fits(args, manifold_input="embedding"):
         if name not in raws:
