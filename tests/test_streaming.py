@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from sklearn.cluster import MiniBatchKMeans
 
-from kdc import DEC, AEKMeans
+from kdc import DEC, N2D, AEKMeans
 from kdc.callbacks import TargetDistributionUpdate
 from kdc.cluster import aekmeans
 from kdc.training import data as _streaming
@@ -142,6 +142,24 @@ def test_untrained_fits_match_the_array_path_exactly(data, npy):
         np.testing.assert_array_equal(est.predict(source), ref.predict(x))
         np.testing.assert_allclose(est.predict_proba(source), ref.predict_proba(x))
         assert est.score(source) == pytest.approx(ref.score(x), rel=1e-6)
+
+
+@pytest.mark.parametrize("manifold_input", ["auto", "both"])
+def test_n2d_on_the_scaled_rows_of_a_stream_matches_the_array(data, npy, manifold_input):
+    """N2D's manifold input built from streamed rows (the scaled rows are read in their own
+    pass) gives the array's choice, scores, labels and predictions."""
+    x, _ = data
+    params = dict(n_neighbors=10, manifold_input=manifold_input, random_state=0, **UNTRAINED)
+    ref = N2D(3, **params).fit(x)
+    for source in (npy, _dataset(x, 64)):
+        est = N2D(3, **params).fit(source)
+        assert est.manifold_input_ == ref.manifold_input_
+        assert est.manifold_input_scores_ == ref.manifold_input_scores_
+        np.testing.assert_array_equal(est.labels_, ref.labels_)
+        np.testing.assert_array_equal(est.predict(source), ref.predict(x))
+        np.testing.assert_allclose(est.predict_proba(source), ref.predict_proba(x), atol=1e-6)
+    if manifold_input == "auto":
+        assert set(ref.manifold_input_scores_) == {"embedding", "both"}
 
 
 def test_streamed_pretraining_learns_and_predicts_like_arrays(data, npy):
