@@ -29,9 +29,13 @@ def _small_map_budget(monkeypatch):
 
 
 def _fit(cls, **extra):
+    return _fit_on(cls, X, **extra)
+
+
+def _fit_on(cls, x, **extra):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return cls(3, **{"random_state": 0, **TINY, **extra}).fit(X)
+        return cls(3, **{"random_state": 0, **TINY, **extra}).fit(x)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +160,15 @@ def test_n2d_export_with_manifold_input_both_reads_the_scaled_rows(tmp_path):
     again = kdc.load(est.save(tmp_path / "saved"))  # a safe load keeps the input's scaling
     assert again.manifold_input_ == "both"
     np.testing.assert_array_equal(again.predict(X_NEW), est.predict(X_NEW))
+
+
+def test_n2d_export_with_manifold_input_both_on_2d_samples_reads_their_flat_rows(tmp_path):
+    windows = X.reshape(-1, 4, 5)
+    est = _fit_on(kdc.N2D, windows, n_neighbors=10, manifold_input="both")
+    out = _serve(est.export(tmp_path / "m"), X_NEW)  # served rows are flat
+    np.testing.assert_array_equal(out["cluster"], est.predict(X_NEW.reshape(-1, 4, 5)))
+    np.testing.assert_allclose(out["probabilities"], est.predict_proba(X_NEW.reshape(-1, 4, 5)),
+                               atol=1e-4)
 
 
 @pytest.fixture(scope="module", params=["euclidean", "cosine"])

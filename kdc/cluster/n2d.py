@@ -16,6 +16,7 @@ from kdc._umap_placement import UMAPPlacement, unsupported
 from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _n2d_export
 from kdc.cluster._base import BaseDeepClusterer, base_arguments
+from kdc.training import plan
 
 
 # What the manifold learner can be fitted on (the ``manifold_input`` parameter).
@@ -175,13 +176,16 @@ class N2D(BaseDeepClusterer):
             squared distances: the manifold then sees the structure the
             autoencoder kept and that of the columns themselves, which an
             autoencoder trained on squared error may partly discard. "auto"
-            (the default): for flat rows (tabular data) with the default UMAP
-            manifold, the head is fitted on each of the two and keeps the one
-            whose clusters separate more cleanly in its own UMAP space (the
-            larger silhouette, :func:`layout_score`; the embedding on a tie),
-            at the cost of a second fit of the head; for images, the
-            embedding (raw pixel distances are poor), and with another
-            manifold learner, the embedding (that learner's input as given).
+            (the default): for flat rows (tabular data) and small 2-D samples
+            (sequences of a few channels, images under 16 pixels a side; see
+            ``kdc.training.plan.is_image``) with the default UMAP manifold,
+            the head is fitted on each of the two and keeps the one whose
+            clusters separate more cleanly in its own UMAP space (the larger
+            silhouette, :func:`layout_score`; the embedding on a tie), at the
+            cost of a second fit of the head; for images, the embedding (raw
+            pixel distances are poor: a shift of one pixel moves them far),
+            and with another manifold learner, the embedding (that learner's
+            input as given).
             The choice is ``manifold_input_``, the scores
             ``manifold_input_scores_``. With "both", ``transform`` still
             returns the embedding, and export needs the default UMAP manifold.
@@ -367,11 +371,12 @@ class N2D(BaseDeepClusterer):
 
     def _manifold_input_candidates(self):
         """The inputs the head is fitted on: ``(manifold_input,)``, or with "auto"
-        ``("embedding", "both")`` for flat rows and the default UMAP, else ``("embedding",)``."""
+        ``("embedding", "both")`` with the default UMAP for samples that are not images
+        (``kdc.training.plan.is_image``), else ``("embedding",)``."""
         choice = check_choice(self.manifold_input, "manifold_input", MANIFOLD_INPUTS)
         if choice != "auto":
             return (choice,)
-        if len(self.input_shape_) == 1 and isinstance(self.manifold, str):
+        if not plan.is_image(self.input_shape_) and isinstance(self.manifold, str):
             return ("embedding", "both")
         return ("embedding",)
 

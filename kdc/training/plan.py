@@ -144,6 +144,16 @@ def check_fraction(value, name):
     return check_float(value, name, minimum=0.0, maximum=1.0)
 
 
+def is_image(input_shape):
+    """Whether samples of ``input_shape`` are images to the "auto" rules: (height, width)
+    or (height, width, channels), at least :data:`AUTO_MIN_SIDE` pixels high and wide.
+
+    Smaller 2-D samples (the 8x8 digits, windows of a few sensor channels) are
+    treated like flat rows: not shifted, and N2D's manifold may see their values.
+    """
+    return len(input_shape) in (2, 3) and min(input_shape[:2]) >= AUTO_MIN_SIDE
+
+
 def resolve_shift(augment, input_shape):
     """The largest shift in pixels for ``augment`` and samples of ``input_shape``; 0 for none.
 
@@ -163,7 +173,7 @@ def resolve_shift(augment, input_shape):
         if augment != "auto":
             raise ValueError("augment must be 'auto', None or an int >= 0 (the largest random "
                              f"shift in pixels). Received: augment={augment!r}")
-        return AUTO_SHIFT if image and min(input_shape[:2]) >= AUTO_MIN_SIDE else 0
+        return AUTO_SHIFT if is_image(input_shape) else 0
     shift = check_int(augment, "augment", minimum=0)
     if shift and not image:
         raise ValueError(

@@ -436,7 +436,7 @@ def test_auto_manifold_input_prefers_the_embedding_on_a_tie(monkeypatch, blobs, 
 
 def test_auto_manifold_input_is_the_embedding_for_images_and_other_manifolds(blobs):
     x, _ = blobs
-    images = x[:, :16].reshape(-1, 4, 4)
+    images = make_blobs(n_features=256)[0].reshape(-1, 16, 16)  # 16 pixels a side: images
     on_images = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(images)
     on_pca = N2D(3, manifold=PCA(n_components=2), random_state=0, **TINY).fit(x)
     for est, rows in ((on_images, images[:30]), (on_pca, x[:30])):
@@ -445,6 +445,18 @@ def test_auto_manifold_input_is_the_embedding_for_images_and_other_manifolds(blo
         np.testing.assert_array_equal(est.predict(rows), est._predict_head(est.transform(rows)))
     assert on_images.placement_.fit_z.shape == (240, TINY["embedding_dim"])
     assert on_pca.manifold_.n_features_in_ == TINY["embedding_dim"]
+
+
+def test_auto_manifold_input_compares_on_small_2d_samples(blobs):
+    """Windows of a few channels (or images under 16 pixels a side) are compared like rows."""
+    x, _ = blobs
+    windows = x.reshape(-1, 5, 4)
+    est = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(windows)
+    assert set(est.manifold_input_scores_) == {"embedding", "both"}
+    flat = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
+    assert est.manifold_input_ == flat.manifold_input_
+    np.testing.assert_array_equal(est.labels_, flat.labels_)
+    np.testing.assert_array_equal(est.predict(windows[:30]), flat.predict(x[:30]))
 
 
 def test_layout_score_is_the_silhouette_of_the_clustered_rows():
