@@ -67,7 +67,8 @@ def export_head(est, verbose, manifold_map="auto"):
             z, m, labels = fit_rows
             if _places_new_rows(est):
                 with Stage(f"labelling {MAP_PROBES} probe points for the parametric map", verbose):
-                    probes = _probe_points(est, MAP_PROBES, est._sklearn_seed(4))
+                    probes = _probe_points(est, MAP_PROBES, est._sklearn_seed(4),
+                                           fit_input=z)
                 z, m, labels = (np.concatenate(pair) for pair in zip((z, m, labels), probes))
             est.serving_map_ = serving.fit_parametric_map(
                 z, m, labels=labels, mixture=terms, seed=est._sklearn_seed(2), verbose=verbose)
@@ -95,7 +96,8 @@ def export_head(est, verbose, manifold_map="auto"):
         info = {"head": f"{name} + {kind}",
                 "train_agreement": float(np.mean(clusters(fit_rows[0]) == fit_rows[2]))}
         if _places_new_rows(est):
-            z, _, labels = _probe_points(est, CHECK_PROBES, est._sklearn_seed(5))
+            z, _, labels = _probe_points(est, CHECK_PROBES, est._sklearn_seed(5),
+                                         fit_input=fit_rows[0])
             info["predict_agreement"] = float(np.mean(clusters(z) == labels))
     if verbose:
         more = (f" and with predict on {info['predict_agreement']:.2%} of {CHECK_PROBES} points "
@@ -109,7 +111,7 @@ def _places_new_rows(est):
     return est.placement_ is not None or hasattr(est.manifold_, "transform")
 
 
-def _probe_points(est, size, seed, neighbors=10):
+def _probe_points(est, size, seed, neighbors=10, fit_input=None):
     """New-row stand-ins labelled the way ``est.predict`` labels new rows.
 
     Points between a training row and one of its ``neighbors`` nearest rows
@@ -119,12 +121,17 @@ def _probe_points(est, size, seed, neighbors=10):
     does. Training the map on them as well teaches it ``transform``'s
     behaviour on unseen rows, not only the fitted coordinates.
 
+    ``fit_input``: the manifold's input of those training rows, the first of
+    ``est._head_fit_rows()`` (computed here when not given).
+
     Returns:
         (z, coordinates, labels) of ``min(size, n_samples)`` probe points.
     """
     from sklearn.neighbors import NearestNeighbors
 
-    z = np.asarray(est._head_fit_rows()[0], "float32")
+    if fit_input is None:
+        fit_input = est._head_fit_rows()[0]
+    z = np.asarray(fit_input, "float32")
     rng = np.random.default_rng(seed)
     size = min(size, z.shape[0])
     rows = rng.choice(z.shape[0], size, replace=False)
