@@ -125,6 +125,8 @@ def run_estimator(cls_name, x, k, seed, epochs, **params):
     n_epochs = len(est.history_["pretrain"]["loss"])
     timings["pretrain_epochs"] = n_epochs
     timings["precision"] = est.training_plan_["pretrain"]["precision"]
+    if getattr(est, "manifold_input_", None) is not None:  # N2D: what its UMAP was fitted on
+        timings["manifold_input"] = est.manifold_input_
     return est.labels_, timings
 
 
@@ -441,6 +443,8 @@ def summarize(rows):
                 entry[key + "_std"] = float(np.std(vals))
         if "pretrain_samples_per_s" in entry:
             entry["samples_per_s"] = entry["pretrain_samples_per_s"]
+        if any(r.get("manifold_input") for r in ok):  # N2D's choice, per seed
+            entry["manifold_input"] = [r.get("manifold_input") for r in ok]
         for key in ("pretrain_epochs", "clustering_epochs", "flops_per_sample", "precision",
                     "peak_dtype"):
             if ok[0].get(key) is not None:
@@ -485,6 +489,8 @@ def to_markdown(summary, info, command, probe=None, notes=None, isolation="proce
             label = "skipped" if e.get("skipped") else "failed"
             lines.append(f"| {e['dataset']} | {name} | | {label}: {why} |" + " |" * 10)
             continue
+        if e.get("manifold_input"):
+            name += f" (manifold input: {'/'.join(map(str, e['manifold_input']))})"
         gflops = _fmt(e, "pretrain_gflops", 1)
         if gflops and e.get("pretrain_peak_fraction") is not None:
             gflops += f" ({e['pretrain_peak_fraction']:.0%})"

@@ -158,3 +158,18 @@ def test_worker_is_told_its_dataset(bench, tmp_path):
     assert rc == 0
     (run,) = json.loads((out / "benchmark.json").read_text())["runs"]
     assert "no shipped weights for dataset 'digits'" in run["error"]
+
+
+def test_summary_and_report_show_n2ds_manifold_input_per_seed(bench, monkeypatch):
+    rows = [{"dataset": "wine", "method": "n2d", "seed": s, "acc": a, "nmi": 0.8, "ari": 0.8,
+             "seconds": 5.0, "manifold_input": choice}
+            for s, a, choice in ((0, 0.93, "raw"), (1, 0.92, "both"))]
+    rows.append({"dataset": "wine", "method": "kmeans", "seed": 0, "acc": 0.7, "nmi": 0.4,
+                 "ari": 0.4, "seconds": 0.1})
+    n2d, kmeans = bench.summarize(rows)
+    assert n2d["manifold_input"] == ["raw", "both"] and "manifold_input" not in kmeans
+    info = {"cpu": "cpu", "cpus": 2, "gpus": 0, "tensorflow": "t", "keras": "k", "kdc": "v"}
+    monkeypatch.setattr(bench, "machine_markdown", lambda *args: [])
+    md = bench.to_markdown([n2d, kmeans], info, "command")
+    assert "(manifold input: raw/both)" in md
+    assert md.count("manifold input") == 1

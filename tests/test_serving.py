@@ -148,8 +148,9 @@ def test_n2d_export_carries_umap_transform_and_matches_predict(n2d, tmp_path):
     np.testing.assert_array_equal(out2["cluster"], out["cluster"])
 
 
-def test_n2d_export_with_manifold_input_both_reads_the_scaled_rows(tmp_path):
-    est = _fit(kdc.N2D, n_neighbors=10, manifold_input="both")
+@pytest.mark.parametrize("manifold_input", ["both", "raw"])
+def test_n2d_export_with_manifold_input_reads_the_scaled_rows(tmp_path, manifold_input):
+    est = _fit(kdc.N2D, n_neighbors=10, manifold_input=manifold_input)
     path = est.export(tmp_path / "m")
     info = json.loads((path / serving.EXPORT_INFO).read_text())
     assert info["train_agreement"] >= 0.99 and info["predict_agreement"] >= 0.99
@@ -158,7 +159,7 @@ def test_n2d_export_with_manifold_input_both_reads_the_scaled_rows(tmp_path):
     np.testing.assert_allclose(out["probabilities"], est.predict_proba(X_NEW), atol=1e-4)
     np.testing.assert_allclose(out["embedding"], est.transform(X_NEW), atol=1e-5)
     again = kdc.load(est.save(tmp_path / "saved"))  # a safe load keeps the input's scaling
-    assert again.manifold_input_ == "both"
+    assert again.manifold_input_ == manifold_input
     np.testing.assert_array_equal(again.predict(X_NEW), est.predict(X_NEW))
 
 

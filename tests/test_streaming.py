@@ -159,7 +159,7 @@ def test_n2d_on_the_scaled_rows_of_a_stream_matches_the_array(data, npy, manifol
         np.testing.assert_array_equal(est.predict(source), ref.predict(x))
         np.testing.assert_allclose(est.predict_proba(source), ref.predict_proba(x), atol=1e-6)
     if manifold_input == "auto":
-        assert set(ref.manifold_input_scores_) == {"embedding", "both"}
+        assert set(ref.manifold_input_scores_) == {"embedding", "both", "raw"}
 
 
 def test_streamed_pretraining_learns_and_predicts_like_arrays(data, npy):

@@ -43,8 +43,9 @@ def export_head(est, verbose, manifold_map="auto"):
     fit_rows = est._head_fit_rows()
     if fit_rows is None:
         raise ValueError(
-            "export of N2D with manifold_input='both' needs the default UMAP manifold (metric "
-            "'euclidean' or 'cosine'), whose placement keeps the rows it was fitted on. "
+            f"export of N2D with manifold_input='{est.manifold_input_}' needs the default UMAP "
+            "manifold (metric 'euclidean' or 'cosine'), whose placement keeps the rows it was "
+            "fitted on. "
             f"Received: {unsupported(est.manifold_)}. Refit with "
             "manifold_input='embedding' to export it.")
     if manifold_map == "umap" and placement is None:
@@ -75,16 +76,17 @@ def export_head(est, verbose, manifold_map="auto"):
         mapper, name = est.serving_map_, "parametric map"
         tracked = [mapper]
     constants = None
-    both = getattr(est, "manifold_input_", "embedding") == "both"
+    choice = getattr(est, "manifold_input_", "embedding")
 
     def head(z, x):
         import tensorflow as tf
 
         nonlocal constants
         constants = constants or [tf.constant(t) for t in terms]
-        if both:  # the manifold's input: the embedding and the scaled rows (manifold_input_)
-            z = (tf.concat([z, tf.cast(x, tf.float32)], axis=1)
-                 - est.manifold_input_offset_) * est.manifold_input_scale_
+        if choice != "embedding":  # the manifold's input (manifold_input_): the scaled rows,
+            rows = tf.cast(x, tf.float32)  # beside the embedding with "both"
+            u = tf.concat([z, rows], axis=1) if choice == "both" else rows
+            z = (u - est.manifold_input_offset_) * est.manifold_input_scale_
         logits = serving.mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
         return tf.argmax(logits, axis=1), tf.nn.softmax(logits, axis=1)
 
@@ -115,8 +117,8 @@ def _probe_points(est, size, seed, neighbors=10, fit_input=None):
     """New-row stand-ins labelled the way ``est.predict`` labels new rows.
 
     Points between a training row and one of its ``neighbors`` nearest rows
-    in the manifold's input (the embedding, or with ``manifold_input_ ==
-    "both"`` the rows of ``placement_``; a uniform step of up to half way), mapped by
+    in the manifold's input (the embedding, or with ``manifold_input_``
+    "both" or "raw" the rows of ``placement_``; a uniform step of up to half way), mapped by
     ``manifold_.transform`` and labelled by the clusterer, as ``predict``
     does. Training the map on them as well teaches it ``transform``'s
     behaviour on unseen rows, not only the fitted coordinates.

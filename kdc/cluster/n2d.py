@@ -20,7 +20,7 @@ from kdc.training import plan
 
 
 # What the manifold learner can be fitted on (the ``manifold_input`` parameter).
-MANIFOLD_INPUTS = ("auto", "embedding", "both")
+MANIFOLD_INPUTS = ("auto", "embedding", "both", "raw")
 
 # ``manifold_input="auto"`` scores each candidate input by the silhouette of its
 # clusters in its own manifold space, on a random sample of at most this many of
@@ -168,27 +168,33 @@ class N2D(BaseDeepClusterer):
             manifold's transform, and no less accurate (see the benchmark page
             of the docs). UMAP's cost grows with the rows it is fitted on; a sample
             of 20,000-50,000 rows keeps large data sets fast.
-        manifold_input: "auto", "embedding" or "both": what the manifold
-            learner is fitted on and new rows are placed by. "embedding": the
-            autoencoder embedding, as in the N2D paper. "both": the embedding
-            and the scaled rows side by side, each block centred and divided
-            by its root mean squared norm so that each adds about as much to
-            squared distances: the manifold then sees the structure the
-            autoencoder kept and that of the columns themselves, which an
-            autoencoder trained on squared error may partly discard. "auto"
-            (the default): for flat rows (tabular data) and small 2-D samples
-            (sequences of a few channels, images under 16 pixels a side; see
-            ``kdc.training.plan.is_image``) with the default UMAP manifold,
-            the head is fitted on each of the two and keeps the one whose
-            clusters separate more cleanly in its own UMAP space (the larger
-            silhouette, :func:`layout_score`; the embedding on a tie), at the
-            cost of a second fit of the head; for images, the embedding (raw
-            pixel distances are poor: a shift of one pixel moves them far),
-            and with another manifold learner, the embedding (that learner's
-            input as given).
+        manifold_input: "auto", "embedding", "both" or "raw": what the
+            manifold learner is fitted on and new rows are placed by.
+            "embedding": the autoencoder embedding, as in the N2D paper.
+            "both": the embedding and the scaled rows side by side, each block
+            centred and divided by its root mean squared norm so that each
+            adds about as much to squared distances: the manifold then sees
+            the structure the autoencoder kept and that of the columns
+            themselves, which an autoencoder trained on squared error may
+            partly discard. "raw": the scaled rows alone (centred and divided
+            by their root mean squared norm), as UMAP + GMM on the features
+            would cluster them; the autoencoder still gives ``transform``.
+            "auto" (the default): for flat rows (tabular data) and small 2-D
+            samples (sequences of a few channels, images under 16 pixels a
+            side; see ``kdc.training.plan.is_image``) with the default UMAP
+            manifold, the head is fitted on each of the three and keeps the
+            one whose clusters separate most cleanly in its own UMAP space
+            (the largest silhouette, :func:`layout_score`; on a tie the first
+            of embedding, both, raw), at the cost of two more fits of the
+            head: where the autoencoder did not learn the structure the
+            columns show, the head is not held below the shallow pipeline.
+            For images, the embedding (raw pixel distances are poor: a shift
+            of one pixel moves them far), and with another manifold learner,
+            the embedding (that learner's input as given).
             The choice is ``manifold_input_``, the scores
-            ``manifold_input_scores_``. With "both", ``transform`` still
-            returns the embedding, and export needs the default UMAP manifold.
+            ``manifold_input_scores_``. With "both" or "raw", ``transform``
+            still returns the embedding, and export needs the default UMAP
+            manifold.
         pretrain_budget: as for every estimator, but 2,520,000 by default
             (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 (the cap)
             on 10,000.
@@ -208,14 +214,15 @@ class N2D(BaseDeepClusterer):
         placement_: a ``kdc._umap_placement.UMAPPlacement`` that places new
             rows on the UMAP layout (None for other manifold learners and
             UMAP metrics).
-        manifold_input_: "embedding" or "both", the input the manifold was
-            fitted on (``manifold_input``, or the choice of "auto").
+        manifold_input_: "embedding", "both" or "raw", the input the
+            manifold was fitted on (``manifold_input``, or the choice of "auto").
         manifold_input_scores_: None, or when "auto" compared the inputs a
-            dict of the silhouette of each ("embedding", "both").
+            dict of the silhouette of each ("embedding", "both", "raw").
         manifold_input_offset_, manifold_input_scale_: with "both", float32
             arrays of shape (embedding_dim + n_features,): the manifold's input
-            is ``(hstack([embedding, scaled rows]) - offset) * scale``; None
-            with "embedding".
+            is ``(hstack([embedding, scaled rows]) - offset) * scale``; with
+            "raw", of shape (n_features,) and ``(scaled rows - offset) *
+            scale``; None with "embedding".
         clusterer_: the fitted clusterer.
         n_clusters_: int, the clusters found (labels other than -1); with the
             default GMM, the k used (chosen by ``k_selection`` when
@@ -371,18 +378,18 @@ class N2D(BaseDeepClusterer):
 
     def _manifold_input_candidates(self):
         """The inputs the head is fitted on: ``(manifold_input,)``, or with "auto"
-        ``("embedding", "both")`` with the default UMAP for samples that are not images
+        ``("embedding", "both", "raw")`` with the default UMAP for samples that are not images
         (``kdc.training.plan.is_image``), else ``("embedding",)``."""
         choice = check_choice(self.manifold_input, "manifold_input", MANIFOLD_INPUTS)
         if choice != "auto":
             return (choice,)
         if not plan.is_image(self.input_shape_) and isinstance(self.manifold, str):
-            return ("embedding", "both")
+            return ("embedding", "both", "raw")
         return ("embedding",)
 
     def _fit_head_on(self, z, xm, choice, score=False):
-        """Fit the manifold and the clusterer on the input ``choice`` ("embedding" or
-        "both") of the embedding ``z`` and the model input ``xm``.
+        """Fit the manifold and the clusterer on the input ``choice`` ("embedding",
+        "both" or "raw") of the embedding ``z`` and the model input ``xm``.
 
         Returns:
             With ``score``: the silhouette of the labels of the rows the
@@ -424,16 +431,20 @@ class N2D(BaseDeepClusterer):
 
         With "both": the embedding ``z`` and the scaled rows of ``xm`` side by
         side, each block centred and divided by its root mean squared norm
-        (see the class docstring).
+        (see the class docstring); with "raw": the scaled rows of ``xm`` alone,
+        centred and divided by theirs.
         """
         self.manifold_input_ = choice
         self.manifold_input_offset_ = self.manifold_input_scale_ = None
         if choice == "embedding":
             return z
-        u = np.hstack([z, _flat_rows(xm)]).astype("float32")
+        rows = _flat_rows(xm)
+        u = (np.hstack([z, rows]) if choice == "both" else rows).astype("float32")
         offset = u.mean(axis=0, dtype="float64")
         scale = np.empty(u.shape[1], dtype="float64")
-        for block in (slice(0, z.shape[1]), slice(z.shape[1], None)):
+        blocks = ((slice(0, z.shape[1]), slice(z.shape[1], None)) if choice == "both"
+                  else (slice(None),))
+        for block in blocks:
             rms = np.sqrt(np.square(u[:, block] - offset[block]).sum(axis=1).mean())
             scale[block] = 1.0 / rms if rms > 0 else 1.0
         self.manifold_input_offset_ = offset.astype("float32")
@@ -442,18 +453,25 @@ class N2D(BaseDeepClusterer):
 
     def _head_input(self, x):
         """The manifold's input for the rows ``x``: their embedding, or with
-        ``manifold_input_ == "both"`` the embedding and the scaled rows."""
-        if getattr(self, "manifold_input_", "embedding") == "embedding":  # or not fitted
+        ``manifold_input_`` "both" the embedding and the scaled rows, with "raw"
+        the scaled rows."""
+        choice = getattr(self, "manifold_input_", "embedding")  # or not fitted
+        if choice == "embedding":
             return super()._head_input(x)
         xs = self._validate_predict_input(x)
-        u = np.hstack([self._checked_embedding(xs, x), _flat_rows(self._to_model_input(xs))])
+        # The embedding is checked with "raw" too: rows it overflows are refused, as by
+        # transform and the SavedModel.
+        z = self._checked_embedding(xs, x)
+        u = _flat_rows(self._to_model_input(xs))
+        if choice == "both":
+            u = np.hstack([z, u])
         return (u.astype("float32") - self.manifold_input_offset_) * self.manifold_input_scale_
 
     def _head_fit_rows(self):
         """(manifold input, manifold coordinates, labels) of training rows, for export.
 
-        With the embedding as input: every training row. With "both" the
-        scaled training rows are not kept, so: the rows the UMAP layout was
+        With the embedding as input: every training row. With "both" or "raw"
+        the scaled training rows are not kept, so: the rows the UMAP layout was
         fitted on, as ``placement_`` holds them (None without a placement).
         """
         if getattr(self, "manifold_input_", "embedding") == "embedding":

@@ -223,7 +223,7 @@ def test_umap_with_exact_graph_transforms_new_points():
     (dict(n_components=0), "n_components"),
     (dict(umap_epochs=0), "umap_epochs"),
     (dict(umap_epochs="many"), "umap_epochs"),
-    (dict(manifold_input="raw"), "manifold_input must be one of"),
+    (dict(manifold_input="rows"), "manifold_input must be one of"),
 ])
 def test_bad_head_arguments(blobs, kwargs, match):
     x, _ = blobs
@@ -397,15 +397,47 @@ def test_both_fits_the_umap_on_the_embedding_and_the_scaled_rows(fitted_both):
     np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
 
 
+def test_raw_fits_the_umap_on_the_scaled_rows_alone(blobs):
+    x, y = blobs
+    est = N2D(3, n_neighbors=10, manifold_input="raw", random_state=0, **TINY).fit(x)
+    assert est.manifold_input_ == "raw" and est.manifold_input_scores_ is None
+    assert cluster_accuracy(y, est.labels_) == 1.0
+    assert est.manifold_input_offset_.shape == est.manifold_input_scale_.shape == (x.shape[1],)
+    # The manifold's input: the scaled rows, centred, of mean squared norm 1; no embedding.
+    u = est._head_input(x)
+    scaled = x * est.scale_ + est.offset_
+    np.testing.assert_allclose(
+        u, (scaled - est.manifold_input_offset_) * est.manifold_input_scale_, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(u.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.square(u).sum(axis=1).mean(), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(est.placement_.fit_z, u, rtol=1e-5, atol=1e-5)
+    # UMAP + GMM on the same rows with the same seeds gives the same clusters.
+    shallow = N2D(3, n_neighbors=10, manifold_input="embedding", random_state=0, **TINY)
+    shallow._k, shallow.input_shape_ = 3, est.input_shape_
+    shallow._fit_head_on(u, None, "embedding")
+    np.testing.assert_array_equal(shallow.labels_, est.labels_)
+    assert est.transform(x).shape == (x.shape[0], TINY["embedding_dim"])
+    # A row's label and probabilities are its own, alone or beside other rows.
+    rng = np.random.default_rng(3)
+    x_new = (x[:20] + rng.normal(scale=0.3, size=(20, x.shape[1]))).astype("float32")
+    proba = est.predict_proba(x_new)
+    alone = np.concatenate([est.predict_proba(x_new[i:i + 1]) for i in range(20)])
+    np.testing.assert_array_equal(alone, proba)
+    np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
+    with pytest.raises(ValueError, match="x has 1 row.*embedding is not finite"):
+        est.predict(np.vstack([x_new[:2], np.full((1, x.shape[1]), 3e38, "float32")]))
+
+
 def test_auto_manifold_input_keeps_the_input_whose_clusters_separate_best(fitted, tmp_path):
-    """On flat rows "auto" fits the head on the embedding and on both, and keeps the fit of
-    the one with the larger silhouette in its own UMAP space: the fit that input gives alone."""
+    """On flat rows "auto" fits the head on the embedding, on both and on the raw rows, and
+    keeps the fit of the one with the largest silhouette in its own UMAP space: the fit that
+    input gives alone."""
     est, x, _ = fitted
     assert est.manifold_input == "auto"
     scores = est.manifold_input_scores_
-    assert set(scores) == {"embedding", "both"}
+    assert set(scores) == {"embedding", "both", "raw"}
     x_new = make_blobs(n_samples=30, seed=4)[0]
-    for choice in ("embedding", "both"):
+    for choice in ("embedding", "both", "raw"):
         alone = N2D(3, n_neighbors=10, manifold_input=choice, random_state=0, **TINY).fit(x)
         assert alone.manifold_input_scores_ is None
         assert scores[choice] == pytest.approx(
@@ -429,7 +461,7 @@ def test_auto_manifold_input_prefers_the_embedding_on_a_tie(monkeypatch, blobs, 
     est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(x)
     assert est.manifold_input_ == "embedding"
     assert est.manifold_input_offset_ is None and est.manifold_input_scale_ is None
-    assert est.manifold_input_scores_ == {"embedding": 0.5, "both": 0.5}
+    assert est.manifold_input_scores_ == {"embedding": 0.5, "both": 0.5, "raw": 0.5}
     assert est.placement_.fit_z.shape == (240, TINY["embedding_dim"])
     assert "manifold input: embedding (silhouette" in capsys.readouterr().out
 
@@ -452,7 +484,7 @@ def test_auto_manifold_input_compares_on_small_2d_samples(blobs):
     x, _ = blobs
     windows = x.reshape(-1, 5, 4)
     est = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(windows)
-    assert set(est.manifold_input_scores_) == {"embedding", "both"}
+    assert set(est.manifold_input_scores_) == {"embedding", "both", "raw"}
     flat = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(x)
     assert est.manifold_input_ == flat.manifold_input_
     np.testing.assert_array_equal(est.labels_, flat.labels_)
