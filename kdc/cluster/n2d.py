@@ -186,8 +186,8 @@ class N2D(BaseDeepClusterer):
             one whose clusters separate most cleanly in its own UMAP space
             (the largest silhouette, :func:`layout_score`; on a tie the first
             of embedding, both, raw), at the cost of two more fits of the
-            head: where the autoencoder did not learn the structure the
-            columns show, the head is not held below the shallow pipeline.
+            head: where the autoencoder missed structure that the columns
+            show, the head can fall back on the columns.
             For images, the embedding (raw pixel distances are poor: a shift
             of one pixel moves them far), and with another manifold learner,
             the embedding (that learner's input as given).
