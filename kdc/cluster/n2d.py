@@ -27,6 +27,12 @@ MANIFOLD_INPUTS = ("auto", "embedding", "both", "raw")
 # the rows the manifold was fitted on.
 INPUT_SCORE_SAMPLE = 5_000
 
+# On more rows than this, ``manifold_input="auto"`` fits the head of each
+# candidate input on a random sample of this many rows, and then the head of the
+# chosen input on every row: the comparison costs a few fits of the head on the
+# sample, not on all rows.
+INPUT_CHOICE_ROWS = 20_000
+
 # Rows outside the manifold sample take the vote of this many nearest sampled rows.
 PLACEMENT_NEIGHBORS = 10
 
@@ -187,7 +193,10 @@ class N2D(BaseDeepClusterer):
             (the largest silhouette, :func:`layout_score`; on a tie the first
             of embedding, both, raw), at the cost of two more fits of the
             head: where the autoencoder missed structure that the columns
-            show, the head can fall back on the columns.
+            show, the head can fall back on the columns. On more than
+            20,000 rows (``INPUT_CHOICE_ROWS``) the inputs are compared by
+            fits on a random sample of 20,000 rows, and the chosen one is
+            then fitted on every row.
             For images, the embedding (raw pixel distances are poor: a shift
             of one pixel moves them far), and with another manifold learner,
             the embedding (that learner's input as given).
@@ -362,19 +371,35 @@ class N2D(BaseDeepClusterer):
         self.serving_map_ = None  # fitted by export(), see kdc.serving
         self.manifold_input_scores_ = None
         candidates = self._manifold_input_candidates()
+        # The scaled rows, read once (a stream is read once more) when an input needs them.
+        rows = None if candidates == ("embedding",) else _flat_rows(x)
         if len(candidates) == 1:
-            self._fit_head_on(z, x, candidates[0])
+            self._fit_head_on(z, rows, candidates[0])
             return
+        sample = self._input_choice_sample(z.shape[0])
+        on = (z, rows) if sample is None else (z[sample], rows[sample])
         scores, fits = {}, {}
         for choice in candidates:
-            scores[choice] = self._fit_head_on(z, x, choice, score=True)
+            scores[choice] = self._fit_head_on(*on, choice, score=True)
             fits[choice] = {name: getattr(self, name) for name in self._HEAD_ATTRIBUTES}
         best = max(candidates, key=scores.get)  # ties go to the first, the embedding
-        for name, value in fits[best].items():
-            setattr(self, name, value)
-        self.manifold_input_scores_ = scores
-        self._log(f"manifold input: {best} (silhouette of the clusters in the UMAP space: "
+        self._log(f"manifold input: {best} (silhouette of the clusters in the UMAP space"
+                  + ("" if sample is None else f" of {sample.size} sampled rows") + ": "
                   + ", ".join(f"{c} {scores[c]:.4f}" for c in candidates) + ")")
+        if sample is None:
+            for name, value in fits[best].items():
+                setattr(self, name, value)
+        else:  # the chosen input, on every row
+            self._fit_head_on(z, rows, best)
+        self.manifold_input_scores_ = scores
+
+    def _input_choice_sample(self, n):
+        """Sorted indices of the rows "auto" compares the inputs on: None (every row)
+        up to ``INPUT_CHOICE_ROWS`` rows, else a seeded random sample of that many."""
+        if n <= INPUT_CHOICE_ROWS:
+            return None
+        rng = np.random.default_rng(self._sklearn_seed(7))
+        return np.sort(rng.choice(n, INPUT_CHOICE_ROWS, replace=False))
 
     def _manifold_input_candidates(self):
         """The inputs the head is fitted on: ``(manifold_input,)``, or with "auto"
@@ -387,16 +412,17 @@ class N2D(BaseDeepClusterer):
             return ("embedding", "both", "raw")
         return ("embedding",)
 
-    def _fit_head_on(self, z, xm, choice, score=False):
+    def _fit_head_on(self, z, rows, choice, score=False):
         """Fit the manifold and the clusterer on the input ``choice`` ("embedding",
-        "both" or "raw") of the embedding ``z`` and the model input ``xm``.
+        "both" or "raw") of the embedding ``z`` and the scaled flat ``rows`` (None
+        with "embedding").
 
         Returns:
             With ``score``: the silhouette of the labels of the rows the
             manifold was fitted on, in their manifold coordinates (see
             :func:`layout_score`); else None.
         """
-        z = self._fit_manifold_input(z, xm, choice)  # from here on: the manifold's input
+        z = self._fit_manifold_input(z, rows, choice)  # from here on: the manifold's input
         sample = self._manifold_sample(z.shape[0])
         z_fit = z if sample is None else z[sample]
         with Stage(f"{self._head_description().split(' + ')[0]} on {z_fit.shape[0]} rows",
@@ -425,20 +451,19 @@ class N2D(BaseDeepClusterer):
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
         return layout_score(m_fit, labels, self._sklearn_seed(6)) if score else None
 
-    def _fit_manifold_input(self, z, xm, choice):
+    def _fit_manifold_input(self, z, rows, choice):
         """Set ``manifold_input_`` to ``choice`` and its scaling; returns the manifold's
         input rows.
 
-        With "both": the embedding ``z`` and the scaled rows of ``xm`` side by
+        With "both": the embedding ``z`` and the scaled flat ``rows`` side by
         side, each block centred and divided by its root mean squared norm
-        (see the class docstring); with "raw": the scaled rows of ``xm`` alone,
-        centred and divided by theirs.
+        (see the class docstring); with "raw": ``rows`` alone, centred and
+        divided by theirs.
         """
         self.manifold_input_ = choice
         self.manifold_input_offset_ = self.manifold_input_scale_ = None
         if choice == "embedding":
             return z
-        rows = _flat_rows(xm)
         u = (np.hstack([z, rows]) if choice == "both" else rows).astype("float32")
         offset = u.mean(axis=0, dtype="float64")
         scale = np.empty(u.shape[1], dtype="float64")

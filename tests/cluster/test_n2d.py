@@ -455,6 +455,33 @@ def test_auto_manifold_input_keeps_the_input_whose_clusters_separate_best(fitted
     np.testing.assert_array_equal(again.predict(x_new), est.predict(x_new))
 
 
+def test_auto_manifold_input_compares_the_inputs_on_a_sample_of_large_data(
+        monkeypatch, blobs, capsys):
+    """Above INPUT_CHOICE_ROWS rows each input's head is fitted on a sample of that many to
+    be scored; the chosen input's head is then fitted on every row."""
+    x, _ = blobs
+    monkeypatch.setattr(n2d, "INPUT_CHOICE_ROWS", 120)
+    calls, fit_head_on = [], N2D._fit_head_on
+
+    def recording(self, z, rows, choice, score=False):
+        calls.append((z.shape[0], None if rows is None else rows.shape[0], choice, score))
+        return fit_head_on(self, z, rows, choice, score)
+
+    monkeypatch.setattr(N2D, "_fit_head_on", recording)
+    est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(x)
+    best = est.manifold_input_
+    assert best == max(est.manifold_input_scores_, key=est.manifold_input_scores_.get)
+    assert calls == [(120, 120, c, True) for c in ("embedding", "both", "raw")] + [
+        (240, 240, best, False)]
+    assert "of 120 sampled rows" in capsys.readouterr().out
+    calls.clear()
+    alone = N2D(3, n_neighbors=10, manifold_input=best, random_state=0, **TINY).fit(x)
+    assert calls == [(240, None if best == "embedding" else 240, best, False)]
+    np.testing.assert_array_equal(est.labels_, alone.labels_)
+    np.testing.assert_array_equal(est.manifold_embedding_, alone.manifold_embedding_)
+    np.testing.assert_array_equal(est.predict(x[:30]), alone.predict(x[:30]))
+
+
 def test_auto_manifold_input_prefers_the_embedding_on_a_tie(monkeypatch, blobs, capsys):
     x, _ = blobs
     monkeypatch.setattr(n2d, "layout_score", lambda m, labels, random_state=None: 0.5)
