@@ -358,6 +358,20 @@ def test_verbose_lines_do_not_change_the_labels(monkeypatch, capsys, restart_sam
     assert "restart 10/10" in capsys.readouterr().out
 
 
+def _rows_near(x, n=20):
+    """``n`` new rows: the first rows of ``x`` with noise added."""
+    rng = np.random.default_rng(3)
+    return (x[:n] + rng.normal(scale=0.3, size=(n, x.shape[1]))).astype("float32")
+
+
+def _assert_rows_are_predicted_alone(est, x_new):
+    """A row's label and probabilities are its own, alone or beside other rows."""
+    proba = est.predict_proba(x_new)
+    alone = np.concatenate([est.predict_proba(x_new[i:i + 1]) for i in range(len(x_new))])
+    np.testing.assert_array_equal(alone, proba)
+    np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
+
+
 @pytest.fixture(scope="module")
 def fitted_both():
     x, y = make_blobs()
@@ -388,13 +402,8 @@ def test_both_fits_the_umap_on_the_embedding_and_the_scaled_rows(fitted_both):
         rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(est.predict(x), est._label_coordinates(
         est.placement_.transform(u)))
-    # A row's label and probabilities are its own, alone or beside other rows.
-    rng = np.random.default_rng(3)
-    x_new = (x[:20] + rng.normal(scale=0.3, size=(20, x.shape[1]))).astype("float32")
-    proba = est.predict_proba(x_new)
-    alone = np.concatenate([est.predict_proba(x_new[i:i + 1]) for i in range(20)])
-    np.testing.assert_array_equal(alone, proba)
-    np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
+    x_new = _rows_near(x)
+    _assert_rows_are_predicted_alone(est, x_new)
 
 
 def test_raw_fits_the_umap_on_the_scaled_rows_alone(blobs):
@@ -417,13 +426,8 @@ def test_raw_fits_the_umap_on_the_scaled_rows_alone(blobs):
     shallow._fit_head_on(u, None, "embedding")
     np.testing.assert_array_equal(shallow.labels_, est.labels_)
     assert est.transform(x).shape == (x.shape[0], TINY["embedding_dim"])
-    # A row's label and probabilities are its own, alone or beside other rows.
-    rng = np.random.default_rng(3)
-    x_new = (x[:20] + rng.normal(scale=0.3, size=(20, x.shape[1]))).astype("float32")
-    proba = est.predict_proba(x_new)
-    alone = np.concatenate([est.predict_proba(x_new[i:i + 1]) for i in range(20)])
-    np.testing.assert_array_equal(alone, proba)
-    np.testing.assert_array_equal(est.predict(x_new), proba.argmax(axis=1))
+    x_new = _rows_near(x)
+    _assert_rows_are_predicted_alone(est, x_new)
     with pytest.raises(ValueError, match="x has 1 row.*embedding is not finite"):
         est.predict(np.vstack([x_new[:2], np.full((1, x.shape[1]), 3e38, "float32")]))
 
