@@ -326,6 +326,7 @@ def _umap_in_a_fresh_process(cache_dir, enabled="1", opt_in="1"):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # four fresh interpreters, each compiling UMAP's kernels
 def test_umap_kernels_are_cached_on_disk_for_the_next_process(tmp_path):
     first = _umap_in_a_fresh_process(tmp_path)
     assert first["cached"] > 10 and first["hits"] == 0
