@@ -381,7 +381,8 @@ class N2D(BaseDeepClusterer):
         scores, fits = {}, {}
         for choice in candidates:
             scores[choice] = self._fit_head_on(*on, choice, score=True)
-            fits[choice] = {name: getattr(self, name) for name in self._HEAD_ATTRIBUTES}
+            if sample is None:  # a fit on every row, kept if its input wins
+                fits[choice] = {name: getattr(self, name) for name in self._HEAD_ATTRIBUTES}
         best = max(candidates, key=scores.get)  # ties go to the first, the embedding
         self._log(f"manifold input: {best} (silhouette of the clusters in the UMAP space"
                   + ("" if sample is None else f" of {sample.size} sampled rows") + ": "
