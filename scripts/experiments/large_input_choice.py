@@ -1,25 +1,40 @@
-"""Experiment: N2D's manifold_input="auto" on flat MNIST (70,000 x 784 rows), seed 0,
-comparing the inputs on a sample of INPUT_CHOICE_ROWS rows ("sample", the default)
-or on every row ("all").
+"""Experiment: N2D's manifold_input="auto" on a large image set passed as flat rows
+(MNIST, 70,000 x 784), comparing the inputs on a sample of INPUT_CHOICE_ROWS rows
+(``--compare-on sample``, what N2D does) or on every row (``--compare-on all``).
 
-    KDC_DATA=/path/to/datasets python scripts/experiments/large_input_choice.py sample
-    KDC_DATA=/path/to/datasets python scripts/experiments/large_input_choice.py all
+    KDC_DATA=/path/to/datasets python scripts/experiments/large_input_choice.py --seeds 0
+    KDC_DATA=/path/to/datasets python scripts/experiments/large_input_choice.py --seeds 0 \\
+        --compare-on all
 """
-import sys
+
 import time
 
 import numpy as np
 
 import kdc
 from kdc.cluster import n2d
-x, y = kdc.datasets.load("mnist", verbose=0)[:2]
-x = np.asarray(x, "float32").reshape(len(x), -1)
-mode = sys.argv[1]
-if mode == "all":
-    n2d.INPUT_CHOICE_ROWS = 10**9
-t = time.time()
-est = kdc.N2D(10, random_state=0, verbose=0).fit(x)
-print(mode, est.manifold_input_, {c: round(v, 4) for c, v in est.manifold_input_scores_.items()},
-      "ACC", round(kdc.metrics.cluster_accuracy(y, est.labels_), 4), "NMI",
-      round(kdc.metrics.nmi(y, est.labels_), 4),
-      "total", round(time.time() - t, 1), {k: round(v, 1) for k, v in est.timings_.items() if isinstance(v, float)}, flush=True)
+from _common import load, report, parser as common_parser
+
+
+def main():
+    parser = common_parser(__doc__, datasets=["mnist"])
+    parser.add_argument("--compare-on", choices=("sample", "all"), default="sample")
+    args = parser.parse_args()
+    if args.compare_on == "all":
+        n2d.INPUT_CHOICE_ROWS = np.inf
+    for name in args.datasets:
+        x, y = load(name)
+        x = np.asarray(x, "float32").reshape(len(x), -1)  # flat rows: "auto" compares inputs
+        for seed in args.seeds:
+            start = time.perf_counter()
+            est = kdc.N2D(len(np.unique(y)), random_state=seed, verbose=0).fit(x)
+            report({"dataset": name, "seed": seed, "compare_on": args.compare_on,
+                    "chosen": est.manifold_input_, "scores": est.manifold_input_scores_,
+                    "acc": kdc.metrics.cluster_accuracy(y, est.labels_),
+                    "nmi": kdc.metrics.nmi(y, est.labels_),
+                    "seconds": time.perf_counter() - start,
+                    "head_s": est.timings_.get("head")}, args.out)
+
+
+if __name__ == "__main__":
+    main()
