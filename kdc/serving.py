@@ -163,8 +163,8 @@ class ServingHead(collections.namedtuple("ServingHead", "function tracked info n
     Attributes:
         function: a function ``(z, x)`` of the float32 embedding tensor ``z``
             and the scaled input rows ``x`` (flat, float32; N2D's head reads
-            them with ``manifold_input`` "both" or "raw") returning ``(cluster,
-            probabilities)`` tensors, in TensorFlow ops.
+            them with a ``manifold_input`` other than the embedding) returning
+            ``(cluster, probabilities)`` tensors, in TensorFlow ops.
         tracked: Keras models the function uses (tracked by the SavedModel).
         info: dict recorded in ``kdc_export.json`` (``"head"`` names the head).
         n_outputs: int, the width of ``probabilities``.

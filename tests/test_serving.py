@@ -172,6 +172,29 @@ def test_n2d_export_with_manifold_input_both_on_2d_samples_reads_their_flat_rows
                                atol=1e-4)
 
 
+def test_n2d_export_with_manifold_input_spectrum_serves_predicts_clusters(tmp_path):
+    """The SavedModel takes the spectrum of the flat served rows in TF ops, as predict does
+    in numpy, and a safe load keeps it."""
+    rng = np.random.default_rng(0)
+    y = np.arange(180) % 3
+    t = np.arange(32)[None, :, None] / 32
+    phase = rng.uniform(0, 2 * np.pi, size=(180, 1, 2))  # windows at arbitrary offsets
+    x = (np.sin(2 * np.pi * np.array([2, 5, 9])[y][:, None, None] * t + phase)
+         + 0.1 * rng.normal(size=(180, 32, 2))).astype("float32")
+    est = _fit_on(kdc.N2D, x[:120], n_neighbors=10, manifold_input="spectrum")
+    assert kdc.metrics.cluster_accuracy(y[:120], est.labels_) == 1.0
+    path = est.export(tmp_path / "m")
+    info = json.loads((path / serving.EXPORT_INFO).read_text())
+    assert info["train_agreement"] >= 0.99 and info["predict_agreement"] >= 0.99
+    new = x[120:]
+    out = _serve(path, new.reshape(60, -1))  # served rows are flat
+    np.testing.assert_array_equal(out["cluster"], est.predict(new))
+    np.testing.assert_allclose(out["probabilities"], est.predict_proba(new), atol=1e-4)
+    again = kdc.load(est.save(tmp_path / "saved"))
+    assert again.manifold_input_ == "spectrum"
+    np.testing.assert_array_equal(again.predict(new), est.predict(new))
+
+
 @pytest.fixture(scope="module", params=["euclidean", "cosine"])
 def n2d_by_metric(request, n2d):
     """N2D heads whose UMAP uses each metric the TF transform supports."""

@@ -22,6 +22,15 @@ MAP_PROBES = 20_000
 CHECK_PROBES = 2_000
 
 
+def _spectrum(tf, rows, input_shape):
+    """TensorFlow's :func:`kdc.cluster.n2d.spectrum` of the flat float32 ``rows``: per
+    channel the magnitudes of the real FFT over the steps, frequency by frequency."""
+    steps, channels = (int(d) for d in input_shape)
+    series = tf.transpose(tf.reshape(rows, [-1, steps, channels]), [0, 2, 1])
+    amplitude = tf.abs(tf.signal.rfft(series))  # (rows, channels, steps // 2 + 1)
+    return tf.reshape(tf.transpose(amplitude, [0, 2, 1]), [-1, (steps // 2 + 1) * channels])
+
+
 def export_head(est, verbose, manifold_map="auto"):
     """N2D's :class:`kdc.serving.ServingHead` (see :meth:`kdc.N2D.export_head`)."""
     from sklearn.mixture import GaussianMixture
@@ -85,6 +94,8 @@ def export_head(est, verbose, manifold_map="auto"):
         constants = constants or [tf.constant(t) for t in terms]
         if choice != "embedding":  # the manifold's input (manifold_input_): the scaled rows,
             rows = tf.cast(x, tf.float32)  # beside the embedding with "both"
+            if choice == "spectrum":
+                rows = _spectrum(tf, rows, est.input_shape_)
             u = tf.concat([z, rows], axis=1) if choice == "both" else rows
             z = (u - est.manifold_input_offset_) * est.manifold_input_scale_
         logits = serving.mixture_logits(tf.cast(mapper(z, training=False), tf.float64), constants)
@@ -117,8 +128,8 @@ def _probe_points(est, size, seed, neighbors=10, fit_input=None):
     """New-row stand-ins labelled the way ``est.predict`` labels new rows.
 
     Points between a training row and one of its ``neighbors`` nearest rows
-    in the manifold's input (the embedding, or with ``manifold_input_``
-    "both" or "raw" the rows of ``placement_``; a uniform step of up to half way), mapped by
+    in the manifold's input (the embedding, or with another ``manifold_input_``
+    the rows of ``placement_``; a uniform step of up to half way), mapped by
     ``manifold_.transform`` and labelled by the clusterer, as ``predict``
     does. Training the map on them as well teaches it ``transform``'s
     behaviour on unseen rows, not only the fitted coordinates.

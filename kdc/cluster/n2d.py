@@ -20,7 +20,7 @@ from kdc.training import plan
 
 
 # What the manifold learner can be fitted on (the ``manifold_input`` parameter).
-MANIFOLD_INPUTS = ("auto", "embedding", "both", "raw")
+MANIFOLD_INPUTS = ("auto", "embedding", "both", "raw", "spectrum")
 
 # ``manifold_input="auto"`` scores each candidate input by the silhouette of its
 # clusters in its own manifold space, on a random sample of at most this many of
@@ -32,6 +32,17 @@ INPUT_SCORE_SAMPLE = 5_000
 # chosen input on every row: the comparison costs a few fits of the head on the
 # sample, not on all rows.
 INPUT_CHOICE_ROWS = 20_000
+
+# ``manifold_input="auto"`` also scores the "spectrum" input of sequences when
+# their mean profile along the steps explains at most this share of their
+# variance (see :func:`aligned_share`). Windows cut at arbitrary offsets from a
+# recording (sensor windows) have the same statistics at every step: where in
+# the window a pattern falls says nothing of what it is, so a representation
+# blind to it (the amplitude spectrum) loses nothing the clusters could use.
+# Series aligned to a common start (a day from midnight, a gesture from its
+# onset) share a profile that varies along the steps, and where a pattern
+# falls may be what tells them apart: the spectrum is not offered there.
+SPECTRUM_MAX_ALIGNED = 0.1
 
 # Rows outside the manifold sample take the vote of this many nearest sampled rows.
 PLACEMENT_NEIGHBORS = 10
@@ -110,6 +121,50 @@ def _flat_rows(xm):
     return xm.map_chunks(lambda chunk: np.asarray(chunk, "float32").reshape(len(chunk), -1))
 
 
+def spectrum(rows, input_shape):
+    """The amplitude spectrum of sequences: the input "spectrum" of N2D's manifold.
+
+    Args:
+        rows: array of shape (n_samples, steps * channels), sequences of shape
+            ``input_shape`` (steps, channels) flattened.
+        input_shape: (steps, channels).
+
+    Returns:
+        float32 array of shape (n_samples, (steps // 2 + 1) * channels): for
+        each channel, the magnitudes of its discrete Fourier transform over the
+        steps (``numpy.fft.rfft``), frequency by frequency. A circular shift of
+        a sequence along its steps leaves it unchanged.
+    """
+    x = np.asarray(rows, "float32").reshape(-1, *input_shape)
+    return np.abs(np.fft.rfft(x, axis=1)).astype("float32").reshape(x.shape[0], -1)
+
+
+def aligned_share(rows, input_shape):
+    """The share of the variance of sequences explained by their mean profile along the steps.
+
+    Args:
+        rows: array of shape (n_samples, steps * channels), sequences of shape
+            ``input_shape`` (steps, channels) flattened.
+        input_shape: (steps, channels).
+
+    Returns:
+        float in [0, 1]: the variance along the steps of the mean sequence,
+        summed over channels, over the variance of all values, summed over
+        channels (law of total variance: the rest is the rows' spread at each
+        step). The mean of n rows varies by chance too, so its expected share
+        from chance (the mean variance at a step over n) is taken off first.
+        Near 0 for windows with the same statistics at every step; large when
+        the rows share a profile. 0 for constant data.
+    """
+    x = np.asarray(rows, "float64").reshape(-1, *input_shape)
+    total = x.reshape(-1, input_shape[1]).var(axis=0).sum()
+    if x.shape[0] < 2 or total <= 0:
+        return 0.0
+    chance = x.var(axis=0, ddof=1).mean(axis=0) / x.shape[0]  # per channel
+    between = np.maximum(x.mean(axis=0).var(axis=0) - chance, 0.0).sum()
+    return float(between / total)
+
+
 class N2D(BaseDeepClusterer):
     """Autoencoder, then UMAP on the embedding, then a Gaussian mixture.
 
@@ -174,8 +229,8 @@ class N2D(BaseDeepClusterer):
             manifold's transform, and no less accurate (see the benchmark page
             of the docs). UMAP's cost grows with the rows it is fitted on; a sample
             of 20,000-50,000 rows keeps large data sets fast.
-        manifold_input: "auto", "embedding", "both" or "raw": what the
-            manifold learner is fitted on and new rows are placed by.
+        manifold_input: "auto", "embedding", "both", "raw" or "spectrum": what
+            the manifold learner is fitted on and new rows are placed by.
             "embedding": the autoencoder embedding, as in the N2D paper.
             "both": the embedding and the scaled rows side by side, each block
             centred and divided by its root mean squared norm so that each
@@ -185,6 +240,12 @@ class N2D(BaseDeepClusterer):
             partly discard. "raw": the scaled rows alone (centred and divided
             by their root mean squared norm), as UMAP + GMM on the features
             would cluster them; the autoencoder still gives ``transform``.
+            "spectrum" (sequences only, samples of shape (steps, channels), see
+            ``kdc.training.plan.is_sequence``): the amplitude spectrum of each
+            channel of the scaled rows (:func:`spectrum`), centred and divided
+            by its root mean squared norm: blind to where in a window a pattern
+            falls (a wave's phase, an event's offset), as windows cut from a
+            recording at arbitrary offsets need.
             "auto" (the default): for flat rows (tabular data) and small 2-D
             samples (sequences of a few channels, images under 16 pixels a
             side; see ``kdc.training.plan.is_image``) with the default UMAP
@@ -193,7 +254,13 @@ class N2D(BaseDeepClusterer):
             (the largest silhouette, :func:`layout_score`; on a tie the first
             of embedding, both, raw), at the cost of two more fits of the
             head: where the autoencoder missed structure that the columns
-            show, the head can fall back on the columns. On more than
+            show, the head can fall back on the columns. Sequences add
+            "spectrum" as a fourth candidate when they look like windows cut
+            at arbitrary offsets: their mean profile along the steps explains
+            at most 10% of their variance (``SPECTRUM_MAX_ALIGNED``, see
+            :func:`aligned_share`); series aligned to a common start, whose
+            shape along the steps may be what tells them apart, are not
+            offered it. On more than
             20,000 rows (``INPUT_CHOICE_ROWS``) the inputs are compared by
             fits on a random sample of 20,000 rows, and the chosen one is
             then fitted on every row.
@@ -201,9 +268,9 @@ class N2D(BaseDeepClusterer):
             of one pixel moves them far), and with another manifold learner,
             the embedding (that learner's input as given).
             The choice is ``manifold_input_``, the scores
-            ``manifold_input_scores_``. With "both" or "raw", ``transform``
-            still returns the embedding, and export needs the default UMAP
-            manifold.
+            ``manifold_input_scores_``. With an input other than the embedding,
+            ``transform`` still returns the embedding, and export needs the
+            default UMAP manifold.
         pretrain_budget: as for every estimator, but 2,520,000 by default
             (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 (the cap)
             on 10,000.
@@ -223,15 +290,17 @@ class N2D(BaseDeepClusterer):
         placement_: a ``kdc._umap_placement.UMAPPlacement`` that places new
             rows on the UMAP layout (None for other manifold learners and
             UMAP metrics).
-        manifold_input_: "embedding", "both" or "raw", the input the
-            manifold was fitted on (``manifold_input``, or the choice of "auto").
+        manifold_input_: "embedding", "both", "raw" or "spectrum", the input
+            the manifold was fitted on (``manifold_input``, or the choice of "auto").
         manifold_input_scores_: None, or when "auto" compared the inputs a
-            dict of the silhouette of each ("embedding", "both", "raw").
+            dict of the silhouette of each ("embedding", "both", "raw", and
+            "spectrum" when it was compared).
         manifold_input_offset_, manifold_input_scale_: with "both", float32
             arrays of shape (embedding_dim + n_features,): the manifold's input
             is ``(hstack([embedding, scaled rows]) - offset) * scale``; with
             "raw", of shape (n_features,) and ``(scaled rows - offset) *
-            scale``; None with "embedding".
+            scale``; with "spectrum", of the spectrum's width and ``(spectrum
+            of the scaled rows - offset) * scale``; None with "embedding".
         clusterer_: the fitted clusterer.
         n_clusters_: int, the clusters found (labels other than -1); with the
             default GMM, the k used (chosen by ``k_selection`` when
@@ -378,12 +447,19 @@ class N2D(BaseDeepClusterer):
             return
         sample = self._input_choice_sample(z.shape[0])
         on = (z, rows) if sample is None else (z[sample], rows[sample])
+        if "spectrum" in candidates:
+            share = aligned_share(on[1], self.input_shape_)
+            if share > SPECTRUM_MAX_ALIGNED:
+                candidates = tuple(c for c in candidates if c != "spectrum")
+            self._log(f"sequences: their mean profile explains {share:.3f} of their variance "
+                      + ("(not windows at arbitrary offsets): spectrum not compared"
+                         if share > SPECTRUM_MAX_ALIGNED else "(windows): spectrum compared"))
         scores, fits = {}, {}
         for choice in candidates:
             scores[choice] = self._fit_head_on(*on, choice, score=True)
             if sample is None:  # a fit on every row, kept if its input wins
                 fits[choice] = {name: getattr(self, name) for name in self._HEAD_ATTRIBUTES}
-        best = max(candidates, key=scores.get)  # ties go to the first, the embedding
+        best = max(candidates, key=scores.get)  # ties go to the first
         self._log(f"manifold input: {best} (silhouette of the clusters in the UMAP space"
                   + ("" if sample is None else f" of {sample.size} sampled rows") + ": "
                   + ", ".join(f"{c} {scores[c]:.4f}" for c in candidates) + ")")
@@ -405,17 +481,35 @@ class N2D(BaseDeepClusterer):
     def _manifold_input_candidates(self):
         """The inputs the head is fitted on: ``(manifold_input,)``, or with "auto"
         ``("embedding", "both", "raw")`` with the default UMAP for samples that are not images
-        (``kdc.training.plan.is_image``), else ``("embedding",)``."""
+        (``kdc.training.plan.is_image``), and "spectrum" after them for sequences
+        (``kdc.training.plan.is_sequence``; ``_fit_head`` drops it for aligned series),
+        else ``("embedding",)``.
+
+        Raises:
+            ValueError: "spectrum" asked for samples that are not sequences.
+        """
         choice = check_choice(self.manifold_input, "manifold_input", MANIFOLD_INPUTS)
+        sequence = plan.is_sequence(self.input_shape_)
+        if choice == "spectrum" and not sequence:
+            raise ValueError(
+                "manifold_input='spectrum' needs sequences: samples of shape (steps, channels) "
+                f"with at least {plan.AUTO_MIN_SIDE} steps and fewer channels than that "
+                f"(pass a univariate series as (steps, 1)). Received: x with samples of shape "
+                f"{tuple(self.input_shape_)}.")
         if choice != "auto":
             return (choice,)
         if not plan.is_image(self.input_shape_) and isinstance(self.manifold, str):
-            return ("embedding", "both", "raw")
+            return ("embedding", "both", "raw") + (("spectrum",) if sequence else ())
         return ("embedding",)
+
+    def _validate_fit_input(self, x):
+        xm = super()._validate_fit_input(x)
+        self._manifold_input_candidates()  # refuses a bad manifold_input before pretraining
+        return xm
 
     def _fit_head_on(self, z, rows, choice, score=False):
         """Fit the manifold and the clusterer on the input ``choice`` ("embedding",
-        "both" or "raw") of the embedding ``z`` and the scaled flat ``rows`` (None
+        "both", "raw" or "spectrum") of the embedding ``z`` and the scaled flat ``rows`` (None
         with "embedding").
 
         Returns:
@@ -459,12 +553,14 @@ class N2D(BaseDeepClusterer):
         With "both": the embedding ``z`` and the scaled flat ``rows`` side by
         side, each block centred and divided by its root mean squared norm
         (see the class docstring); with "raw": ``rows`` alone, centred and
-        divided by theirs.
+        divided by theirs; with "spectrum": their :func:`spectrum`, likewise.
         """
         self.manifold_input_ = choice
         self.manifold_input_offset_ = self.manifold_input_scale_ = None
         if choice == "embedding":
             return z
+        if choice == "spectrum":
+            rows = spectrum(rows, self.input_shape_)
         u = (np.hstack([z, rows]) if choice == "both" else rows).astype("float32")
         offset = u.mean(axis=0, dtype="float64")
         scale = np.empty(u.shape[1], dtype="float64")
@@ -480,7 +576,7 @@ class N2D(BaseDeepClusterer):
     def _head_input(self, x):
         """The manifold's input for the rows ``x``: their embedding, or with
         ``manifold_input_`` "both" the embedding and the scaled rows, with "raw"
-        the scaled rows."""
+        the scaled rows, with "spectrum" their :func:`spectrum`."""
         choice = getattr(self, "manifold_input_", "embedding")  # or not fitted
         if choice == "embedding":
             return super()._head_input(x)
@@ -491,12 +587,14 @@ class N2D(BaseDeepClusterer):
         u = _flat_rows(self._to_model_input(xs))
         if choice == "both":
             u = np.hstack([z, u])
+        elif choice == "spectrum":
+            u = spectrum(u, self.input_shape_)
         return (u.astype("float32") - self.manifold_input_offset_) * self.manifold_input_scale_
 
     def _head_fit_rows(self):
         """(manifold input, manifold coordinates, labels) of training rows, for export.
 
-        With the embedding as input: every training row. With "both" or "raw"
+        With the embedding as input: every training row. With the other inputs
         the scaled training rows are not kept, so: the rows the UMAP layout was
         fitted on, as ``placement_`` holds them (None without a placement).
         """

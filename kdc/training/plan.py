@@ -154,6 +154,19 @@ def is_image(input_shape):
     return len(input_shape) in (2, 3) and min(input_shape[:2]) >= AUTO_MIN_SIDE
 
 
+def is_sequence(input_shape):
+    """Whether samples of ``input_shape`` are sequences to the "auto" rules: (steps,
+    channels), Keras' layout of time series, with at least :data:`AUTO_MIN_SIDE` steps
+    and fewer channels (more of both would be an image, see :func:`is_image`).
+
+    A window of a few sensor channels, e.g. (128, 9), is a sequence; the 8x8
+    digits are not (too few steps), nor is a flat row, whose order of columns
+    says nothing. Pass a univariate series as (steps, 1).
+    """
+    return (len(input_shape) == 2 and not is_image(input_shape)
+            and input_shape[0] >= AUTO_MIN_SIDE)
+
+
 def resolve_shift(augment, input_shape):
     """The largest shift in pixels for ``augment`` and samples of ``input_shape``; 0 for none.
 

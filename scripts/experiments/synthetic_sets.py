@@ -12,7 +12,8 @@ defaults on data they were not tuned on; each set is fixed by its seed.
   noise with 3 times their spread;
 - ``sensor2``: windows of 3 channels x 64 steps (flattened), 8 classes of
   sines whose frequencies lie close together, with random phase and
-  amplitude and strong noise;
+  amplitude and strong noise; ``sensor2_seq`` holds the same windows as
+  sequences, shape (n, 64 steps, 3 channels);
 - ``aniso2``: 8 overlapping blobs of unequal size and spread in 12
   columns, mixed by a random linear map;
 - ``mixed``: 6 blobs in 8 columns on scales from 0.01 to 100, beside 4
@@ -50,7 +51,7 @@ def _second_batch():
     amp = rng.uniform(0.7, 1.3, size=(n, 3, 1))
     x = amp * np.sin(2 * np.pi * freqs[y][:, :, None] * t[None, None, :] + phase)
     x += 0.8 * rng.normal(size=x.shape)
-    out = {"sensor2": (x.reshape(n, -1), y)}
+    out = {"sensor2": (x.reshape(n, -1), y), "sensor2_seq": (x.transpose(0, 2, 1), y)}
     x, y = make_blobs(n_samples=[150, 300, 600, 900, 250, 500, 400, 700], n_features=12,
                       cluster_std=[1.5, 2.0, 2.5, 3.0, 1.5, 2.0, 2.5, 2.0], center_box=(-8, 8),
                       random_state=2)
@@ -69,7 +70,7 @@ def main():
     sets = {"synth_cls": synth_cls(), "synth_noise": synth_noise(), **_second_batch()}
     for name, (x, y) in sets.items():
         np.savez(folder / f"{name}.npz", x=np.asarray(x, "float32"), y=np.asarray(y))
-        print(f"{name}: {x.shape[0]} x {x.shape[1]}, {len(np.unique(y))} classes")
+        print(f"{name}: {' x '.join(map(str, x.shape))}, {len(np.unique(y))} classes")
 
 
 if __name__ == "__main__":

@@ -566,3 +566,101 @@ def test_a_model_saved_before_manifold_input_predicts_from_the_embedding(blobs):
     old.set_fitted_state(state)
     assert old.manifold_input_ == "embedding"
     np.testing.assert_array_equal(old.predict(x), est.predict(x))
+
+
+def _windows(n=240, steps=32, channels=2, aligned=False, seed=0):
+    """Sine windows (steps, channels) of 3 classes, 2, 5 and 9 cycles per window, with a
+    little noise; each window and channel starts at a random phase (cut from a recording
+    at an arbitrary offset) unless ``aligned`` (every window starts at phase 0)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    t = np.arange(steps)[None, :, None] / steps
+    phase = 0.0 if aligned else rng.uniform(0, 2 * np.pi, size=(n, 1, channels))
+    x = np.sin(2 * np.pi * np.array([2, 5, 9])[y][:, None, None] * t + phase)
+    return (x + 0.1 * rng.normal(size=(n, steps, channels))).astype("float32"), y
+
+
+def test_is_sequence_means_enough_steps_and_fewer_channels():
+    from kdc.training import plan
+
+    for shape in ((128, 9), (16, 1), (64, 3), (29, 12)):
+        assert plan.is_sequence(shape) and not plan.is_image(shape)
+    for shape in ((8, 8), (15, 1), (5, 4), (3, 64), (28, 28), (16, 16), (784,), (28, 28, 1)):
+        assert not plan.is_sequence(shape)
+
+
+def test_spectrum_is_the_amplitude_of_each_channels_fourier_transform():
+    x, _ = _windows(n=6, steps=20, channels=3)
+    s = n2d.spectrum(x.reshape(6, -1), (20, 3))
+    assert s.dtype == np.float32 and s.shape == (6, 11 * 3)
+    expected = np.abs(np.fft.rfft(x.astype("float64"), axis=1))  # (6, 11, 3)
+    np.testing.assert_allclose(s.reshape(6, 11, 3), expected, rtol=1e-5, atol=1e-5)
+    # Blind to where in the window a pattern falls: a circular shift changes nothing.
+    shifted = n2d.spectrum(np.roll(x, 7, axis=1).reshape(6, -1), (20, 3))
+    np.testing.assert_allclose(shifted, s, rtol=1e-4, atol=1e-4)
+
+
+def test_aligned_share_tells_windows_from_series_with_a_common_profile():
+    windows, _ = _windows()
+    aligned, _ = _windows(aligned=True)
+    flat = {name: v.reshape(len(v), -1) for name, v in (("w", windows), ("a", aligned))}
+    assert n2d.aligned_share(flat["w"], (32, 2)) < 0.02
+    assert n2d.aligned_share(flat["a"], (32, 2)) > 0.2  # a third of the variance, in theory
+    # The share does not depend on the units, and the chance profile of few rows is taken off.
+    assert n2d.aligned_share(flat["a"] * 50 + 3, (32, 2)) == pytest.approx(
+        n2d.aligned_share(flat["a"], (32, 2)), rel=1e-6)
+    noise = np.random.default_rng(0).normal(size=(5, 64))
+    seq = noise.reshape(5, 32, 2)
+    raw_share = seq.mean(axis=0).var(axis=0).sum() / seq.reshape(-1, 2).var(axis=0).sum()
+    assert raw_share > 0.15 and n2d.aligned_share(noise, (32, 2)) < 0.1
+    assert n2d.aligned_share(np.ones((10, 64)), (32, 2)) == 0.0
+
+
+def test_spectrum_fits_the_umap_on_the_amplitude_spectrum_of_the_scaled_rows():
+    x, y = _windows()
+    est = N2D(3, n_neighbors=10, manifold_input="spectrum", random_state=0, **TINY).fit(x)
+    assert est.manifold_input_ == "spectrum" and est.manifold_input_scores_ is None
+    assert cluster_accuracy(y, est.labels_) == 1.0  # the phase no longer hides the classes
+    width = 17 * 2
+    assert est.manifold_input_offset_.shape == est.manifold_input_scale_.shape == (width,)
+    u = est._head_input(x)
+    scaled = x.reshape(len(x), -1) * est.scale_ + est.offset_
+    np.testing.assert_allclose(
+        u, (n2d.spectrum(scaled, (32, 2)) - est.manifold_input_offset_) * est.manifold_input_scale_,
+        rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(u.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.square(u).sum(axis=1).mean(), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(est.placement_.fit_z, u, rtol=1e-5, atol=1e-5)
+    x_new, y_new = _windows(n=30, seed=5)
+    assert cluster_accuracy(y_new, est.predict(x_new)) == 1.0
+    # A window shifted along its steps is placed where it was; flat rows are read alike.
+    np.testing.assert_array_equal(est.predict(np.roll(x_new, 5, axis=1)), est.predict(x_new))
+    np.testing.assert_array_equal(est.predict(x_new.reshape(30, -1)), est.predict(x_new))
+    _assert_rows_are_predicted_alone(est, x_new)
+
+
+def test_spectrum_is_refused_before_pretraining_for_samples_that_are_not_sequences(blobs):
+    x, _ = blobs
+    for data, shape in ((x, r"\(20,\)"), (x.reshape(-1, 5, 4), r"\(5, 4\)")):
+        est = N2D(3, manifold_input="spectrum", **TINY)
+        with pytest.raises(ValueError, match="manifold_input='spectrum' needs sequences: samples "
+                           r"of shape \(steps, channels\).*Received: x with samples of shape "
+                           + shape):
+            est.fit(data)
+        assert not hasattr(est, "autoencoder_")
+
+
+def test_auto_compares_the_spectrum_of_windows_but_not_of_aligned_series(capsys):
+    windows, y = _windows()
+    est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(windows)
+    scores = est.manifold_input_scores_
+    assert list(scores) == ["embedding", "both", "raw", "spectrum"]
+    assert est.manifold_input_ == max(scores, key=scores.get)
+    assert "spectrum compared" in capsys.readouterr().out
+    alone = N2D(3, n_neighbors=10, manifold_input="spectrum", random_state=0, **TINY).fit(windows)
+    assert scores["spectrum"] == pytest.approx(
+        n2d.layout_score(alone.manifold_embedding_, alone.labels_), abs=1e-6)
+    aligned, _ = _windows(aligned=True)
+    est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(aligned)
+    assert list(est.manifold_input_scores_) == ["embedding", "both", "raw"]
+    assert "spectrum not compared" in capsys.readouterr().out
