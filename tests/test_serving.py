@@ -172,15 +172,19 @@ def test_n2d_export_with_manifold_input_both_on_2d_samples_reads_their_flat_rows
                                atol=1e-4)
 
 
-def test_n2d_export_with_manifold_input_spectrum_serves_predicts_clusters(tmp_path):
+@pytest.mark.parametrize("channels_first", [False, True])
+def test_n2d_export_with_manifold_input_spectrum_serves_predicts_clusters(tmp_path,
+                                                                         channels_first):
     """The SavedModel takes the spectrum of the flat served rows in TF ops, as predict does
-    in numpy, and a safe load keeps it."""
+    in numpy, for both layouts of sequences, and a safe load keeps it."""
     rng = np.random.default_rng(0)
     y = np.arange(180) % 3
     t = np.arange(32)[None, :, None] / 32
     phase = rng.uniform(0, 2 * np.pi, size=(180, 1, 2))  # windows at arbitrary offsets
     x = (np.sin(2 * np.pi * np.array([2, 5, 9])[y][:, None, None] * t + phase)
          + 0.1 * rng.normal(size=(180, 32, 2))).astype("float32")
+    if channels_first:
+        x = np.ascontiguousarray(x.transpose(0, 2, 1))
     est = _fit_on(kdc.N2D, x[:120], n_neighbors=10, manifold_input="spectrum")
     assert kdc.metrics.cluster_accuracy(y[:120], est.labels_) == 1.0
     path = est.export(tmp_path / "m")

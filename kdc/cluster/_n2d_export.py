@@ -25,8 +25,13 @@ CHECK_PROBES = 2_000
 def _spectrum(tf, rows, input_shape):
     """TensorFlow's :func:`kdc.cluster.n2d.spectrum` of the flat float32 ``rows``: per
     channel the magnitudes of the real FFT over the steps, frequency by frequency."""
-    steps, channels = (int(d) for d in input_shape)
-    series = tf.transpose(tf.reshape(rows, [-1, steps, channels]), [0, 2, 1])
+    first, second = (int(d) for d in input_shape)
+    if first >= second:  # (steps, channels): the longer axis is the steps
+        steps, channels = first, second
+        series = tf.transpose(tf.reshape(rows, [-1, steps, channels]), [0, 2, 1])
+    else:
+        channels, steps = first, second
+        series = tf.reshape(rows, [-1, channels, steps])
     amplitude = tf.abs(tf.signal.rfft(series))  # (rows, channels, steps // 2 + 1)
     return tf.reshape(tf.transpose(amplitude, [0, 2, 1]), [-1, (steps // 2 + 1) * channels])
 

@@ -121,21 +121,30 @@ def _flat_rows(xm):
     return xm.map_chunks(lambda chunk: np.asarray(chunk, "float32").reshape(len(chunk), -1))
 
 
+def _steps_first(rows, input_shape, dtype):
+    """Flat sequences ``rows`` as an array (n_samples, steps, channels): the longer axis
+    of ``input_shape`` is the steps (see ``kdc.training.plan.is_sequence``)."""
+    x = np.asarray(rows, dtype).reshape(-1, *input_shape)
+    return x if input_shape[0] >= input_shape[1] else x.transpose(0, 2, 1)
+
+
 def spectrum(rows, input_shape):
     """The amplitude spectrum of sequences: the input "spectrum" of N2D's manifold.
 
     Args:
         rows: array of shape (n_samples, steps * channels), sequences of shape
-            ``input_shape`` (steps, channels) flattened.
-        input_shape: (steps, channels).
+            ``input_shape`` flattened.
+        input_shape: (steps, channels) or (channels, steps): the longer axis
+            is the steps.
 
     Returns:
         float32 array of shape (n_samples, (steps // 2 + 1) * channels): for
         each channel, the magnitudes of its discrete Fourier transform over the
-        steps (``numpy.fft.rfft``), frequency by frequency. A circular shift of
-        a sequence along its steps leaves it unchanged.
+        steps (``numpy.fft.rfft``), frequency by frequency; the same for both
+        layouts of the same sequences. A circular shift of a sequence along its
+        steps leaves it unchanged.
     """
-    x = np.asarray(rows, "float32").reshape(-1, *input_shape)
+    x = _steps_first(rows, input_shape, "float32")
     return np.abs(np.fft.rfft(x, axis=1)).astype("float32").reshape(x.shape[0], -1)
 
 
@@ -144,8 +153,9 @@ def aligned_share(rows, input_shape):
 
     Args:
         rows: array of shape (n_samples, steps * channels), sequences of shape
-            ``input_shape`` (steps, channels) flattened.
-        input_shape: (steps, channels).
+            ``input_shape`` flattened.
+        input_shape: (steps, channels) or (channels, steps): the longer axis
+            is the steps.
 
     Returns:
         float in [0, 1]: the variance along the steps of the mean sequence,
@@ -156,8 +166,8 @@ def aligned_share(rows, input_shape):
         Near 0 for windows with the same statistics at every step; large when
         the rows share a profile. 0 for constant data.
     """
-    x = np.asarray(rows, "float64").reshape(-1, *input_shape)
-    total = x.reshape(-1, input_shape[1]).var(axis=0).sum()
+    x = _steps_first(rows, input_shape, "float64")
+    total = x.reshape(-1, x.shape[2]).var(axis=0).sum()
     if x.shape[0] < 2 or total <= 0:
         return 0.0
     chance = x.var(axis=0, ddof=1).mean(axis=0) / x.shape[0]  # per channel
@@ -240,8 +250,8 @@ class N2D(BaseDeepClusterer):
             partly discard. "raw": the scaled rows alone (centred and divided
             by their root mean squared norm), as UMAP + GMM on the features
             would cluster them; the autoencoder still gives ``transform``.
-            "spectrum" (sequences only, samples of shape (steps, channels), see
-            ``kdc.training.plan.is_sequence``): the amplitude spectrum of each
+            "spectrum" (sequences only, samples of shape (steps, channels) or
+            (channels, steps), see ``kdc.training.plan.is_sequence``): the amplitude spectrum of each
             channel of the scaled rows (:func:`spectrum`), centred and divided
             by its root mean squared norm: blind to where in a window a pattern
             falls (a wave's phase, an event's offset), as windows cut from a
@@ -493,9 +503,9 @@ class N2D(BaseDeepClusterer):
         if choice == "spectrum" and not sequence:
             raise ValueError(
                 "manifold_input='spectrum' needs sequences: samples of shape (steps, channels) "
-                f"with at least {plan.AUTO_MIN_SIDE} steps and fewer channels than that "
-                f"(pass a univariate series as (steps, 1)). Received: x with samples of shape "
-                f"{tuple(self.input_shape_)}.")
+                f"or (channels, steps) with at least {plan.AUTO_MIN_SIDE} steps and fewer "
+                "channels than that (pass a univariate series as (steps, 1)). Received: x "
+                f"with samples of shape {tuple(self.input_shape_)}.")
         if choice != "auto":
             return (choice,)
         if not plan.is_image(self.input_shape_) and isinstance(self.manifold, str):

@@ -156,15 +156,16 @@ def is_image(input_shape):
 
 def is_sequence(input_shape):
     """Whether samples of ``input_shape`` are sequences to the "auto" rules: (steps,
-    channels), Keras' layout of time series, with at least :data:`AUTO_MIN_SIDE` steps
-    and fewer channels (more of both would be an image, see :func:`is_image`).
+    channels), Keras' layout of time series, or (channels, steps), sktime's and aeon's:
+    2-D samples that are not images (see :func:`is_image`) whose longer axis, the steps,
+    has at least :data:`AUTO_MIN_SIDE` values.
 
-    A window of a few sensor channels, e.g. (128, 9), is a sequence; the 8x8
-    digits are not (too few steps), nor is a flat row, whose order of columns
-    says nothing. Pass a univariate series as (steps, 1).
+    Windows of a few sensor channels, (128, 9) or (9, 128), are sequences; the
+    8x8 digits are not (too few steps), nor is a flat row, whose order of
+    columns says nothing. Pass a univariate series as (steps, 1).
     """
     return (len(input_shape) == 2 and not is_image(input_shape)
-            and input_shape[0] >= AUTO_MIN_SIDE)
+            and max(input_shape) >= AUTO_MIN_SIDE)
 
 
 def resolve_shift(augment, input_shape):

@@ -583,9 +583,9 @@ def _windows(n=240, steps=32, channels=2, aligned=False, seed=0):
 def test_is_sequence_means_enough_steps_and_fewer_channels():
     from kdc.training import plan
 
-    for shape in ((128, 9), (16, 1), (64, 3), (29, 12)):
+    for shape in ((128, 9), (9, 128), (16, 1), (1, 16), (64, 3), (3, 64), (29, 12)):
         assert plan.is_sequence(shape) and not plan.is_image(shape)
-    for shape in ((8, 8), (15, 1), (5, 4), (3, 64), (28, 28), (16, 16), (784,), (28, 28, 1)):
+    for shape in ((8, 8), (15, 1), (5, 4), (28, 28), (16, 16), (784,), (28, 28, 1), (3, 64, 1)):
         assert not plan.is_sequence(shape)
 
 
@@ -598,6 +598,9 @@ def test_spectrum_is_the_amplitude_of_each_channels_fourier_transform():
     # Blind to where in the window a pattern falls: a circular shift changes nothing.
     shifted = n2d.spectrum(np.roll(x, 7, axis=1).reshape(6, -1), (20, 3))
     np.testing.assert_allclose(shifted, s, rtol=1e-4, atol=1e-4)
+    # The same sequences channels first (sktime's and aeon's layout) give the same spectrum.
+    first = x.transpose(0, 2, 1).reshape(6, -1)
+    np.testing.assert_array_equal(n2d.spectrum(first, (3, 20)), s)
 
 
 def test_aligned_share_tells_windows_from_series_with_a_common_profile():
@@ -614,6 +617,9 @@ def test_aligned_share_tells_windows_from_series_with_a_common_profile():
     raw_share = seq.mean(axis=0).var(axis=0).sum() / seq.reshape(-1, 2).var(axis=0).sum()
     assert raw_share > 0.15 and n2d.aligned_share(noise, (32, 2)) < 0.1
     assert n2d.aligned_share(np.ones((10, 64)), (32, 2)) == 0.0
+    for name, v in (("w", windows), ("a", aligned)):  # channels first: the same share
+        assert n2d.aligned_share(v.transpose(0, 2, 1).reshape(len(v), -1), (2, 32)) == (
+            pytest.approx(n2d.aligned_share(flat[name], (32, 2)), rel=1e-9))
 
 
 def test_spectrum_fits_the_umap_on_the_amplitude_spectrum_of_the_scaled_rows():
@@ -660,6 +666,8 @@ def test_auto_compares_the_spectrum_of_windows_but_not_of_aligned_series(capsys)
     alone = N2D(3, n_neighbors=10, manifold_input="spectrum", random_state=0, **TINY).fit(windows)
     assert scores["spectrum"] == pytest.approx(
         n2d.layout_score(alone.manifold_embedding_, alone.labels_), abs=1e-6)
+    first = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(windows.transpose(0, 2, 1))
+    assert list(first.manifold_input_scores_) == list(scores)  # channels first: the same
     aligned, _ = _windows(aligned=True)
     est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(aligned)
     assert list(est.manifold_input_scores_) == ["embedding", "both", "raw"]
