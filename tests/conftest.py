@@ -50,6 +50,18 @@ def make_blobs(n_samples=240, n_features=20, n_clusters=3, seed=0, spread=0.05):
     return x.astype("float32"), y.astype("int64")
 
 
+def make_windows(n=240, steps=32, channels=2, aligned=False, seed=0):
+    """Sine windows (steps, channels) of 3 classes, 2, 5 and 9 cycles per window, with a
+    little noise; each window and channel starts at a random phase (cut from a recording
+    at an arbitrary offset) unless ``aligned`` (every window starts at phase 0)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    t = np.arange(steps)[None, :, None] / steps
+    phase = 0.0 if aligned else rng.uniform(0, 2 * np.pi, size=(n, 1, channels))
+    x = np.sin(2 * np.pi * np.array([2, 5, 9])[y][:, None, None] * t + phase)
+    return (x + 0.1 * rng.normal(size=(n, steps, channels))).astype("float32"), y
+
+
 @pytest.fixture
 def blobs():
     """(x, y): 240 samples, 20 features, 3 well separated clusters."""

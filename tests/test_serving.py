@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 import kdc
 from kdc.cluster import _n2d_export
 from kdc import serving
-from tests.conftest import TINY, make_blobs
+from tests.conftest import TINY, make_blobs, make_windows
 
 _X, _Y = make_blobs(n_samples=270)
 X, Y, X_NEW, Y_NEW = _X[:180], _Y[:180], _X[180:], _Y[180:]  # held-out rows of the same blobs
@@ -177,12 +177,7 @@ def test_n2d_export_with_manifold_input_spectrum_serves_predicts_clusters(tmp_pa
                                                                          channels_first):
     """The SavedModel takes the spectrum of the flat served rows in TF ops, as predict does
     in numpy, for both layouts of sequences, and a safe load keeps it."""
-    rng = np.random.default_rng(0)
-    y = np.arange(180) % 3
-    t = np.arange(32)[None, :, None] / 32
-    phase = rng.uniform(0, 2 * np.pi, size=(180, 1, 2))  # windows at arbitrary offsets
-    x = (np.sin(2 * np.pi * np.array([2, 5, 9])[y][:, None, None] * t + phase)
-         + 0.1 * rng.normal(size=(180, 32, 2))).astype("float32")
+    x, y = make_windows(n=180)  # windows cut at arbitrary offsets
     if channels_first:
         x = np.ascontiguousarray(x.transpose(0, 2, 1))
     est = _fit_on(kdc.N2D, x[:120], n_neighbors=10, manifold_input="spectrum")

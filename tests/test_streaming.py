@@ -15,7 +15,7 @@ from kdc.training import data as _streaming
 from kdc.training import scaling as _scaling
 from kdc.metrics import cluster_accuracy
 from kdc.models import DEC as DECModel
-from tests.conftest import TINY, make_blobs
+from tests.conftest import TINY, make_blobs, make_windows
 
 UNTRAINED = {**TINY, "pretrain_epochs": 0}
 
@@ -160,6 +160,24 @@ def test_n2d_on_the_scaled_rows_of_a_stream_matches_the_array(data, npy, manifol
         np.testing.assert_allclose(est.predict_proba(source), ref.predict_proba(x), atol=1e-6)
     if manifold_input == "auto":
         assert set(ref.manifold_input_scores_) == {"embedding", "both", "raw"}
+
+
+def test_n2d_on_streamed_sequences_compares_their_spectrum_like_the_array(tmp_path):
+    """Sequences streamed from a .npy file or a tf.data pipeline keep their shape: "auto"
+    compares the spectrum and gives the array's choice, scores and labels."""
+    x, _ = make_windows()
+    path = tmp_path / "windows.npy"
+    np.save(path, x)
+    params = dict(n_neighbors=10, random_state=0, **UNTRAINED)
+    ref = N2D(3, **params).fit(x)
+    assert list(ref.manifold_input_scores_) == ["embedding", "both", "raw", "spectrum"]
+    for source in (path, _dataset(x, 64)):
+        est = N2D(3, **params).fit(source)
+        assert est.input_shape_ == (32, 2)
+        assert est.manifold_input_ == ref.manifold_input_
+        assert est.manifold_input_scores_ == ref.manifold_input_scores_
+        np.testing.assert_array_equal(est.labels_, ref.labels_)
+        np.testing.assert_array_equal(est.predict(source), ref.predict(x))
 
 
 def test_streamed_pretraining_learns_and_predicts_like_arrays(data, npy):

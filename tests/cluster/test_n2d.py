@@ -12,7 +12,7 @@ from kdc.cluster import n2d
 from kdc._manifold import ExactNeighborIndex, layout_epochs, make_umap
 from kdc.metrics import cluster_accuracy
 
-from tests.conftest import TINY, make_blobs
+from tests.conftest import TINY, make_blobs, make_windows
 
 
 @pytest.fixture(scope="module")
@@ -568,18 +568,6 @@ def test_a_model_saved_before_manifold_input_predicts_from_the_embedding(blobs):
     np.testing.assert_array_equal(old.predict(x), est.predict(x))
 
 
-def _windows(n=240, steps=32, channels=2, aligned=False, seed=0):
-    """Sine windows (steps, channels) of 3 classes, 2, 5 and 9 cycles per window, with a
-    little noise; each window and channel starts at a random phase (cut from a recording
-    at an arbitrary offset) unless ``aligned`` (every window starts at phase 0)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    t = np.arange(steps)[None, :, None] / steps
-    phase = 0.0 if aligned else rng.uniform(0, 2 * np.pi, size=(n, 1, channels))
-    x = np.sin(2 * np.pi * np.array([2, 5, 9])[y][:, None, None] * t + phase)
-    return (x + 0.1 * rng.normal(size=(n, steps, channels))).astype("float32"), y
-
-
 def test_is_sequence_means_enough_steps_and_fewer_channels():
     from kdc.training import plan
 
@@ -590,7 +578,7 @@ def test_is_sequence_means_enough_steps_and_fewer_channels():
 
 
 def test_spectrum_is_the_amplitude_of_each_channels_fourier_transform():
-    x, _ = _windows(n=6, steps=20, channels=3)
+    x, _ = make_windows(n=6, steps=20, channels=3)
     s = n2d.spectrum(x.reshape(6, -1), (20, 3))
     assert s.dtype == np.float32 and s.shape == (6, 11 * 3)
     expected = np.abs(np.fft.rfft(x.astype("float64"), axis=1))  # (6, 11, 3)
@@ -604,8 +592,8 @@ def test_spectrum_is_the_amplitude_of_each_channels_fourier_transform():
 
 
 def test_aligned_share_tells_windows_from_series_with_a_common_profile():
-    windows, _ = _windows()
-    aligned, _ = _windows(aligned=True)
+    windows, _ = make_windows()
+    aligned, _ = make_windows(aligned=True)
     flat = {name: v.reshape(len(v), -1) for name, v in (("w", windows), ("a", aligned))}
     assert n2d.aligned_share(flat["w"], (32, 2)) < 0.02
     assert n2d.aligned_share(flat["a"], (32, 2)) > 0.2  # a third of the variance, in theory
@@ -623,7 +611,7 @@ def test_aligned_share_tells_windows_from_series_with_a_common_profile():
 
 
 def test_spectrum_fits_the_umap_on_the_amplitude_spectrum_of_the_scaled_rows():
-    x, y = _windows()
+    x, y = make_windows()
     est = N2D(3, n_neighbors=10, manifold_input="spectrum", random_state=0, **TINY).fit(x)
     assert est.manifold_input_ == "spectrum" and est.manifold_input_scores_ is None
     assert cluster_accuracy(y, est.labels_) == 1.0  # the phase no longer hides the classes
@@ -637,7 +625,7 @@ def test_spectrum_fits_the_umap_on_the_amplitude_spectrum_of_the_scaled_rows():
     np.testing.assert_allclose(u.mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(np.square(u).sum(axis=1).mean(), 1.0, rtol=1e-4)
     np.testing.assert_allclose(est.placement_.fit_z, u, rtol=1e-5, atol=1e-5)
-    x_new, y_new = _windows(n=30, seed=5)
+    x_new, y_new = make_windows(n=30, seed=5)
     assert cluster_accuracy(y_new, est.predict(x_new)) == 1.0
     # A window shifted along its steps is placed where it was; flat rows are read alike.
     np.testing.assert_array_equal(est.predict(np.roll(x_new, 5, axis=1)), est.predict(x_new))
@@ -657,7 +645,7 @@ def test_spectrum_is_refused_before_pretraining_for_samples_that_are_not_sequenc
 
 
 def test_auto_compares_the_spectrum_of_windows_but_not_of_aligned_series(capsys):
-    windows, y = _windows()
+    windows, y = make_windows()
     est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(windows)
     scores = est.manifold_input_scores_
     assert list(scores) == ["embedding", "both", "raw", "spectrum"]
@@ -668,7 +656,7 @@ def test_auto_compares_the_spectrum_of_windows_but_not_of_aligned_series(capsys)
         n2d.layout_score(alone.manifold_embedding_, alone.labels_), abs=1e-6)
     first = N2D(3, n_neighbors=10, random_state=0, **TINY).fit(windows.transpose(0, 2, 1))
     assert list(first.manifold_input_scores_) == list(scores)  # channels first: the same
-    aligned, _ = _windows(aligned=True)
+    aligned, _ = make_windows(aligned=True)
     est = N2D(3, n_neighbors=10, random_state=0, **{**TINY, "verbose": 1}).fit(aligned)
     assert list(est.manifold_input_scores_) == ["embedding", "both", "raw"]
     assert "spectrum not compared" in capsys.readouterr().out
