@@ -151,11 +151,7 @@ def spectrum(rows, input_shape):
 def aligned_share(rows, input_shape):
     """The share of the variance of sequences explained by their mean profile along the steps.
 
-    Args:
-        rows: array of shape (n_samples, steps * channels), sequences of shape
-            ``input_shape`` flattened.
-        input_shape: (steps, channels) or (channels, steps): the longer axis
-            is the steps.
+    ``rows`` and ``input_shape`` are as for :func:`spectrum`.
 
     Returns:
         float in [0, 1]: the variance along the steps of the mean sequence,
