@@ -218,6 +218,39 @@ def data_summary(source, x, y):
             "n_classes": None if y is None else int(len(np.unique(y)))}
 
 
+def decisions(est):
+    """What the estimator's "auto" rules decided in its fit: the training plan of each
+    phase (``training_plan_``) and, for N2D, the manifold's input and its candidates'
+    scores (``manifold_input_``, ``manifold_input_scores_``)."""
+    out = {"training_plan": dict(getattr(est, "training_plan_", None) or {})}
+    if getattr(est, "manifold_input_", None) is not None:
+        out["manifold_input"] = est.manifold_input_
+        out["manifold_input_scores"] = getattr(est, "manifold_input_scores_", None)
+    return out
+
+
+def decisions_section(report):
+    """report.md's lines on what the "auto" rules decided (none for older reports)."""
+    decided = report.get("estimator", {}).get("decisions")
+    if not decided:
+        return []
+    pairs = []
+    if decided.get("manifold_input"):
+        scores = decided.get("manifold_input_scores")
+        pairs.append(("manifold input", decided["manifold_input"] + (
+            "" if not scores else " (silhouette of each candidate's clusters: "
+            + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()) + ")")))
+    for name, plan in decided.get("training_plan", {}).items():
+        shift = plan.get("shift") or 0
+        pairs.append((f"{name} plan", f"{plan.get('epochs')} epochs of batch "
+                      f"{plan.get('batch_size')}, {plan.get('precision')}, "
+                      + (f"shifts of up to {shift} pixel{'s' if shift != 1 else ''}" if shift
+                         else "no shifts")))
+    if not pairs:
+        return []
+    return ["## Decided by the \"auto\" rules", "", _kv_table(pairs, ("what", "decision")), ""]
+
+
 def build_report(*, command, argv, source, x, y, method, est, labels, scores, comparison,
                  timings, warnings, plots=(), notes=()):
     """The report dict of a run (see the module docstring of :mod:`kdc.cli`).
@@ -232,7 +265,8 @@ def build_report(*, command, argv, source, x, y, method, est, labels, scores, co
     return {
         **header(command, argv), "data": data_summary(source, x, y),
         "method": method,
-        "estimator": {"class": type(est).__name__, "params": est.get_params(deep=False)},
+        "estimator": {"class": type(est).__name__, "params": est.get_params(deep=False),
+                      "decisions": decisions(est)},
         "metrics": scores, "comparison": comparison.to_dict() if comparison else None,
         "clusters": {"n_requested": est.n_clusters, "n_used": getattr(est, "n_clusters_", None),
                      "n_found": len(sizes), "sizes": sizes.tolist(),
@@ -416,6 +450,7 @@ def render_markdown(report):
     if selection:
         lines += ["### Choosing k", "", "On the embedding, by `kdc.select.select_k`:", "",
                   "```", k_selection_text(selection), "```", ""]
+    lines += decisions_section(report)
     lines += plots_section(report)
     lines += ["## Timings", "", _kv_table(
         [(k, f"{v:.2f}") for k, v in report.get("timings", {}).items()],

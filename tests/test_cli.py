@@ -215,6 +215,11 @@ def test_demo_quick_runs_end_to_end_and_replaces_a_previous_demo(tmp_path, capsy
     assert report["command"] == "demo" and report["estimator"]["class"] == "N2D"
     assert report["estimator"]["params"]["pretrain_epochs"] == 2
     assert report["estimator"]["params"]["random_state"] == 0  # the default --seed
+    decided = report["estimator"]["decisions"]  # what "auto" made of the parameters
+    assert decided["manifold_input"] == "embedding"  # PCA as the manifold: its input as given
+    assert decided["manifold_input_scores"] is None
+    assert decided["training_plan"]["pretrain"]["epochs"] == 2
+    assert "| pretrain plan | 2 epochs of batch 256, " in (out / "report.md").read_text()
     assert report["data"]["source"] == "digits" and report["data"]["n_samples"] == 1797
     rows = {r["method"]: r for r in report["comparison"]["rows"]}
     assert set(rows) == {"k-means (pixels)", "N2D"}
@@ -670,3 +675,22 @@ def test_no_safe_mode_is_passed_to_kdc_load(tmp_path, capsys, monkeypatch):
         assert code == 0, err
     # only when asked for, and then as a keyword: kdc.load's default stays in charge
     assert calls == [{}, {}, {"safe_mode": False}, {"safe_mode": False}]
+
+
+def test_report_md_says_what_the_auto_rules_decided():
+    from kdc import _report
+
+    decided = {"manifold_input": "spectrum",
+               "manifold_input_scores": {"embedding": 0.31, "raw": 0.28, "spectrum": 0.85},
+               "training_plan": {"pretrain": {"epochs": 36, "batch_size": 256,
+                                              "precision": "mixed_bfloat16", "shift": 1}}}
+    lines = _report.decisions_section({"estimator": {"decisions": decided}})
+    text = "\n".join(lines)
+    assert lines[0] == '## Decided by the "auto" rules'
+    assert ("| manifold input | spectrum (silhouette of each candidate's clusters: embedding "
+            "0.3100, raw 0.2800, spectrum 0.8500) |") in text
+    assert "| pretrain plan | 36 epochs of batch 256, mixed_bfloat16, shifts of up to 1 pixel |" in text
+    assert _report.decisions_section({"estimator": {"params": {}}}) == []  # an older report
+    est = kdc.AEKMeans(2)  # not fitted: no plan, no manifold input
+    assert _report.decisions(est) == {"training_plan": {}}
+
