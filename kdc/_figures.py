@@ -56,7 +56,12 @@ def png_bytes(axes):
 
 
 def is_image_data(input_shape):
-    """Whether samples of ``input_shape`` are images worth drawing as decoded centroids."""
+    """Whether samples of ``input_shape`` are images worth drawing as decoded centroids;
+    sequences (``kdc.training.plan.is_sequence``) are not."""
+    from kdc.training.plan import is_sequence
+
+    if is_sequence(tuple(input_shape)):
+        return False
     if len(input_shape) in (2, 3):
         return len(input_shape) == 2 or input_shape[2] in (1, 3, 4)
     n = int(np.prod(input_shape))

@@ -447,7 +447,10 @@ def _run(args, source, data_dir, method, params, out, *, baseline):
                            timings, "evaluate"):
             scores = _metrics.evaluate(y, labels)
             if baseline:  # images (n, height, width[, channels]) are k-means'd on their pixels
-                name = BASELINE_IMAGES if x.ndim >= 3 else BASELINE_FEATURES
+                from kdc.training.plan import is_sequence
+
+                pixels = x.ndim >= 3 and not is_sequence(tuple(x.shape[1:]))
+                name = BASELINE_IMAGES if pixels else BASELINE_FEATURES
                 from sklearn.cluster import KMeans
 
                 t0 = time.perf_counter()

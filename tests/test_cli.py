@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 import kdc
 from kdc import cli
 from kdc.metrics import evaluate
-from tests.conftest import make_blobs
+from tests.conftest import make_blobs, make_windows
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_FIT = ["--method", "aekmeans", "--epochs", "2", "--hidden-dims", "16", "--embedding-dim",
@@ -675,6 +675,20 @@ def test_no_safe_mode_is_passed_to_kdc_load(tmp_path, capsys, monkeypatch):
         assert code == 0, err
     # only when asked for, and then as a keyword: kdc.load's default stays in charge
     assert calls == [{}, {}, {"safe_mode": False}, {"safe_mode": False}]
+
+
+def test_fit_on_sequences_compares_with_k_means_on_their_raw_values(tmp_path, capsys):
+    windows, y = make_windows(n=120)  # (120, 32, 2): sequences, not images
+    np.savez(tmp_path / "windows.npz", x=windows, y=y)
+    code, stdout, err = run(capsys, "fit", "--data", tmp_path / "windows.npz", "--clusters", "3",
+                            "--out", tmp_path / "run", "--baseline", *TINY_FIT)
+    assert code == 0, err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["data"]["sample_shape"] == [32, 2]
+    assert [r["method"] for r in report["comparison"]["rows"]] == ["k-means (raw features)",
+                                                                   "AEKMeans"]
+    # Sequences are not drawn as images of decoded centres.
+    assert "centroids.png" not in {p.name for p in (tmp_path / "run" / "plots").iterdir()}
 
 
 def test_report_md_says_what_the_auto_rules_decided():
