@@ -703,7 +703,8 @@ def test_report_md_says_what_the_auto_rules_decided():
     assert lines[0] == '## Decided by the "auto" rules'
     assert ("| manifold input | spectrum (silhouette of each candidate's clusters: embedding "
             "0.3100, raw 0.2800, spectrum 0.8500) |") in text
-    assert "| pretrain plan | 36 epochs of batch 256, mixed_bfloat16, shifts of up to 1 pixel |" in text
+    assert ("| pretrain plan | 36 epochs of batch 256, mixed_bfloat16, shifts of up to 1 pixel |"
+            in text)
     assert _report.decisions_section({"estimator": {"params": {}}}) == []  # an older report
     est = kdc.AEKMeans(2)  # not fitted: no plan, no manifold input
     assert _report.decisions(est) == {"training_plan": {}}

@@ -247,11 +247,12 @@ class N2D(BaseDeepClusterer):
             by their root mean squared norm), as UMAP + GMM on the features
             would cluster them; the autoencoder still gives ``transform``.
             "spectrum" (sequences only, samples of shape (steps, channels) or
-            (channels, steps), see ``kdc.training.plan.is_sequence``): the amplitude spectrum of each
-            channel of the scaled rows (:func:`spectrum`), centred and divided
-            by its root mean squared norm: blind to where in a window a pattern
-            falls (a wave's phase, an event's offset), as windows cut from a
-            recording at arbitrary offsets need.
+            (channels, steps), see ``kdc.training.plan.is_sequence``): the
+            amplitude spectrum of each channel of the scaled rows
+            (:func:`spectrum`), centred and divided by its root mean squared
+            norm: blind to where in a window a pattern falls (a wave's phase,
+            an event's offset), as windows cut from a recording at arbitrary
+            offsets need.
             "auto" (the default): for flat rows (tabular data) and small 2-D
             samples (sequences of a few channels, images under 16 pixels a
             side; see ``kdc.training.plan.is_image``) with the default UMAP
