@@ -26,7 +26,7 @@ NOTES = {
     "embedding.png": "2-D PCA view of the space the clusters were found in (the embedding; "
                      "for N2D its UMAP coordinates), coloured by cluster (and by true label)",
     "contingency.png": "true labels x clusters",
-    "centroids.png": "cluster centres decoded into images",
+    "centroids.png": "cluster centres decoded into images (line plots for sequences)",
     "history.png": "training losses",
     "select_k.png": "the k-selection curves and the chosen k",
 }
@@ -56,12 +56,8 @@ def png_bytes(axes):
 
 
 def is_image_data(input_shape):
-    """Whether samples of ``input_shape`` are images worth drawing as decoded centroids;
-    sequences (``kdc.training.plan.is_sequence``) are not."""
-    from kdc.training.plan import is_sequence
-
-    if is_sequence(tuple(input_shape)):
-        return False
+    """Whether samples of ``input_shape`` are worth drawing as decoded centroids: images,
+    or sequences (``kdc.training.plan.is_sequence``), drawn as line plots."""
     if len(input_shape) in (2, 3):
         return len(input_shape) == 2 or input_shape[2] in (1, 3, 4)
     n = int(np.prod(input_shape))

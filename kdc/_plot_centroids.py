@@ -1,4 +1,5 @@
-"""kdc.plot.centroids: cluster centres decoded into images (see kdc.plot)."""
+"""kdc.plot.centroids: cluster centres decoded into images, or into line plots for
+sequences (see kdc.plot)."""
 
 import math
 
@@ -55,6 +56,10 @@ def centroids(estimator_or_decoder, centers=None, *, image_shape=None, ax=None, 
               z=None, labels=None, x=None):
     """Decode cluster centres (in embedding space) into images, one tile per cluster.
 
+    A kdc estimator fitted on sequences (``kdc.training.plan.is_sequence``:
+    (steps, channels) or (channels, steps)) gets a line plot per tile instead,
+    one line per channel over the steps, on a common vertical scale.
+
     With a fitted kdc estimator the centres are, in order of preference:
     ``centers``; ``est.cluster_centers_`` (AEKMeans, DEC, IDEC); the mean
     embedding of each cluster (N2D, whose clusters live in UMAP space), from
@@ -71,7 +76,8 @@ def centroids(estimator_or_decoder, centers=None, *, image_shape=None, ax=None, 
         centers: array-like of shape (n_clusters, embedding_dim); required with
             a decoder.
         image_shape: (height, width[, channels]); default ``est.input_shape_``
-            for image data, else the square root of the decoded row length.
+            for image data (line plots for sequences), else the square root of
+            the decoded row length.
         ax: None (a new figure), one Axes (the tiles fill it) or a sequence of
             at least n_clusters Axes.
         n_cols: tiles per row (default: at most 10, rows balanced).
@@ -129,7 +135,16 @@ def centroids(estimator_or_decoder, centers=None, *, image_shape=None, ax=None, 
     images = np.asarray(images, dtype="float64").reshape(len(centers), -1)
     if scaling is not None:
         images = (images - scaling[1]) / scaling[0]
-    shape = _image_shape(image_shape, input_shape, images.shape[1])
+    from kdc.training.plan import is_sequence
+
+    lines = image_shape is None and input_shape is not None and is_sequence(tuple(input_shape))
+    if lines:  # (clusters, steps, channels)
+        images = images.reshape((len(images),) + tuple(input_shape))
+        if input_shape[0] < input_shape[1]:
+            images = images.transpose(0, 2, 1)
+        shape = images.shape[1:]
+    else:
+        shape = _image_shape(image_shape, input_shape, images.shape[1])
     lo, hi = float(images.min()), float(images.max())
     images = images.reshape((len(images),) + shape)
     if len(shape) == 3:  # colour: one common min-max scaling into [0, 1]
@@ -158,7 +173,12 @@ def centroids(estimator_or_decoder, centers=None, *, image_shape=None, ax=None, 
         if i >= k:
             tile.set_axis_off()
             continue
-        tile.imshow(images[i], cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
+        if lines:
+            tile.plot(images[i], linewidth=0.8)
+            pad = 0.05 * (hi - lo) or 0.5  # one vertical scale for every tile
+            tile.set_ylim(lo - pad, hi + pad)
+        else:
+            tile.imshow(images[i], cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
         tile.set_xticks([])
         tile.set_yticks([])
         tile.set_title(f"cluster {ids[i]}", fontsize=9)

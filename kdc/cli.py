@@ -121,7 +121,7 @@ def build_parser():
                          description="Fit, evaluate when labels are available and write "
                          "DIR/report.json, DIR/report.md, DIR/labels.npy, DIR/model/ (est.save: "
                          "for kdc predict, kdc export, kdc.load) and DIR/plots/*.png (embedding, "
-                         "contingency table with labels, decoded centroids for images, "
+                         "contingency table with labels, decoded centroids for images and sequences, "
                          "training history, k selection with --clusters auto).")
     fit.add_argument("--data", required=True, metavar="NAME_OR_PATH",
                      help=f"dataset name ({', '.join(_datasets.list_datasets())}) or a "

@@ -687,8 +687,8 @@ def test_fit_on_sequences_compares_with_k_means_on_their_raw_values(tmp_path, ca
     assert report["data"]["sample_shape"] == [32, 2]
     assert [r["method"] for r in report["comparison"]["rows"]] == ["k-means (raw features)",
                                                                    "AEKMeans"]
-    # Sequences are not drawn as images of decoded centres.
-    assert "centroids.png" not in {p.name for p in (tmp_path / "run" / "plots").iterdir()}
+    # Decoded centres of sequences are drawn, as line plots (tests/test_plot.py).
+    assert "centroids.png" in {p.name for p in (tmp_path / "run" / "plots").iterdir()}
 
 
 def test_report_md_says_what_the_auto_rules_decided():

@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 import kdc  # noqa: E402
 from kdc import plot  # noqa: E402
 from kdc.select import select_k  # noqa: E402
-from tests.conftest import TINY, make_blobs  # noqa: E402
+from tests.conftest import TINY, make_blobs, make_windows  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -206,6 +206,24 @@ def test_centroids_without_cluster_centers(blobs, tmp_path):
     assert tiles.shape == (1, 2)
     with pytest.raises(ValueError, match="labels must have one label per row"):
         plot.centroids(est, z=est.transform(x), labels=[0, 1])
+
+
+def test_centroids_of_sequences_are_line_plots_one_line_per_channel(tmp_path):
+    windows, _ = make_windows(n=90, steps=32, channels=2)
+    for x, layout in ((windows, "steps last"), (windows.transpose(0, 2, 1), "channels first")):
+        est = kdc.AEKMeans(3, n_init=2, random_state=0, **TINY).fit(x)
+        tiles = plot.centroids(est)
+        assert tiles.shape == (1, 3), layout
+        decoded = est.autoencoder_.decoder(est.cluster_centers_).numpy().reshape(3, -1)
+        decoded = ((decoded - est.offset_) / est.scale_).reshape((3,) + x.shape[1:])
+        if layout == "channels first":
+            decoded = decoded.transpose(0, 2, 1)
+        for tile, centre in zip(tiles.ravel(), decoded):
+            assert not tile.images and len(tile.lines) == 2  # one line per channel
+            for line, channel in zip(tile.lines, centre.T):
+                np.testing.assert_allclose(line.get_ydata(), channel, rtol=1e-4, atol=1e-5)
+        assert tiles[0, 0].get_ylim() == tiles[0, 2].get_ylim()  # one vertical scale
+        assert_png(tiles, tmp_path / "centroids_sequences.png")
 
 
 # ------------------------------------------------------------------- history
