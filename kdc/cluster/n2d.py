@@ -17,6 +17,7 @@ from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _n2d_export
 from kdc.cluster._base import BaseDeepClusterer, base_arguments
 from kdc.training import plan
+from kdc.training.scaling import ScalingStatistics, chunk_rows
 
 
 # What the manifold learner can be fitted on (the ``manifold_input`` parameter).
@@ -160,15 +161,25 @@ def aligned_share(rows, input_shape):
         step). The mean of n rows varies by chance too, so its expected share
         from chance (the mean variance at a step over n) is taken off first.
         Near 0 for windows with the same statistics at every step; large when
-        the rows share a profile. 0 for constant data.
+        the rows share a profile. 0 for constant data. The per-step mean and
+        variance are accumulated in float64 over chunks of rows (no copy of the
+        rows).
     """
-    x = _steps_first(rows, input_shape, "float64")
-    total = x.reshape(-1, x.shape[2]).var(axis=0).sum()
-    if x.shape[0] < 2 or total <= 0:
+    flat = np.asarray(rows).reshape(len(rows), -1)
+    n = flat.shape[0]
+    if n < 2:
         return 0.0
-    chance = x.var(axis=0, ddof=1).mean(axis=0) / x.shape[0]  # per channel
-    between = np.maximum(x.mean(axis=0).var(axis=0) - chance, 0.0).sum()
-    return float(between / total)
+    stats = ScalingStatistics("standard", flat.shape[1], flat=True)
+    step = chunk_rows(flat.shape[1])
+    for start in range(0, n, step):
+        stats.update(flat[start:start + step])
+    mean, m2 = (_steps_first(v[None], input_shape, "float64")[0] for v in (stats.mean, stats.m2))
+    profile = mean.var(axis=0)  # per channel: the variance along the steps of the mean
+    total = ((m2 / n).mean(axis=0) + profile).sum()  # law of total variance
+    if total <= 0:
+        return 0.0
+    chance = (m2 / (n - 1)).mean(axis=0) / n  # per channel
+    return float(np.maximum(profile - chance, 0.0).sum() / total)
 
 
 class N2D(BaseDeepClusterer):

@@ -605,6 +605,12 @@ def test_aligned_share_tells_windows_from_series_with_a_common_profile():
     raw_share = seq.mean(axis=0).var(axis=0).sum() / seq.reshape(-1, 2).var(axis=0).sum()
     assert raw_share > 0.15 and n2d.aligned_share(noise, (32, 2)) < 0.1
     assert n2d.aligned_share(np.ones((10, 64)), (32, 2)) == 0.0
+    # The chunked float64 accumulation equals the share computed directly.
+    x = np.random.default_rng(1).normal(size=(300, 40, 3)) + np.linspace(0, 1, 40)[:, None]
+    between = x.mean(axis=0).var(axis=0) - x.var(axis=0, ddof=1).mean(axis=0) / 300
+    direct = np.maximum(between, 0).sum() / x.reshape(-1, 3).var(axis=0).sum()
+    assert n2d.aligned_share(x.reshape(300, -1).astype("float32"), (40, 3)) == pytest.approx(
+        direct, rel=1e-5)
     for name, v in (("w", windows), ("a", aligned)):  # channels first: the same share
         assert n2d.aligned_share(v.transpose(0, 2, 1).reshape(len(v), -1), (2, 32)) == (
             pytest.approx(n2d.aligned_share(flat[name], (32, 2)), rel=1e-9))
