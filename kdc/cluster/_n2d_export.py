@@ -15,6 +15,7 @@ from kdc import serving
 from kdc._progress import Stage
 from kdc._umap_placement import unsupported
 from kdc._keras_utils import call_in_chunks
+from kdc.training import plan
 
 # Interpolated rows labelled by transform + clusterer, added to the map's training set.
 MAP_PROBES = 20_000
@@ -26,12 +27,12 @@ def _spectrum(tf, rows, input_shape):
     """TensorFlow's :func:`kdc.cluster.n2d.spectrum` of the flat float32 ``rows``: per
     channel the magnitudes of the real FFT over the steps, frequency by frequency."""
     first, second = (int(d) for d in input_shape)
-    if first >= second:  # (steps, channels): the longer axis is the steps
-        steps, channels = first, second
-        series = tf.transpose(tf.reshape(rows, [-1, steps, channels]), [0, 2, 1])
-    else:
+    if plan.is_channels_first(input_shape):
         channels, steps = first, second
         series = tf.reshape(rows, [-1, channels, steps])
+    else:
+        steps, channels = first, second
+        series = tf.transpose(tf.reshape(rows, [-1, steps, channels]), [0, 2, 1])
     amplitude = tf.abs(tf.signal.rfft(series))  # (rows, channels, steps // 2 + 1)
     return tf.reshape(tf.transpose(amplitude, [0, 2, 1]), [-1, (steps // 2 + 1) * channels])
 

@@ -126,7 +126,7 @@ def _steps_first(rows, input_shape, dtype):
     """Flat sequences ``rows`` as an array (n_samples, steps, channels): the longer axis
     of ``input_shape`` is the steps (see ``kdc.training.plan.is_sequence``)."""
     x = np.asarray(rows, dtype).reshape(-1, *input_shape)
-    return x if input_shape[0] >= input_shape[1] else x.transpose(0, 2, 1)
+    return x.transpose(0, 2, 1) if plan.is_channels_first(input_shape) else x
 
 
 def spectrum(rows, input_shape):

@@ -168,6 +168,14 @@ def is_sequence(input_shape):
             and max(input_shape) >= AUTO_MIN_SIDE)
 
 
+def is_channels_first(input_shape):
+    """Whether sequences of ``input_shape`` are laid out (channels, steps): their steps,
+    the longer axis (see :func:`is_sequence`), are the second. The one rule every reader
+    of sequences (N2D's spectrum in numpy and in the SavedModel, the centroid plots)
+    follows."""
+    return input_shape[0] < input_shape[1]
+
+
 def resolve_shift(augment, input_shape):
     """The largest shift in pixels for ``augment`` and samples of ``input_shape``; 0 for none.
 

@@ -575,6 +575,8 @@ def test_is_sequence_means_enough_steps_and_fewer_channels():
         assert plan.is_sequence(shape) and not plan.is_image(shape)
     for shape in ((8, 8), (15, 1), (5, 4), (28, 28), (16, 16), (784,), (28, 28, 1), (3, 64, 1)):
         assert not plan.is_sequence(shape)
+    assert [plan.is_channels_first(s) for s in ((128, 9), (9, 128), (16, 1), (1, 16))] == [
+        False, True, False, True]
 
 
 def test_spectrum_is_the_amplitude_of_each_channels_fourier_transform():
