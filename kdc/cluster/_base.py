@@ -80,9 +80,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             activation name or any callable (register a named function with
             ``keras.saving.register_keras_serializable`` to save and reload it).
         pretrain_epochs: int >= 0 or "auto": ``pretrain_budget`` samples seen,
-            in 10 to 100 epochs.
+            in at least 10 epochs; data sets of fewer than 17,500 rows
+            (``kdc.training.plan.AUTO_BUDGET_MIN_ROWS``) train as many epochs
+            as one of 17,500 rows.
         pretrain_budget: int >= 1, the samples seen by ``pretrain_epochs="auto"``
-            (epochs = ceil(pretrain_budget / n_samples), then bounded):
+            (epochs = ceil(pretrain_budget / max(n_samples, 17,500))):
             1,750,000 by default (25 epochs on 70,000 rows, 100 on 10,000);
             N2D's default is larger.
         batch_size: int, pretraining batch size.

@@ -290,8 +290,8 @@ class N2D(BaseDeepClusterer):
             ``transform`` still returns the embedding, and export needs the
             default UMAP manifold.
         pretrain_budget: as for every estimator, but 2,520,000 by default
-            (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 100 (the cap)
-            on 10,000.
+            (``N2D_PRETRAIN_BUDGET``): 36 epochs on 70,000 rows, 144 on
+            17,500 rows or fewer.
         unshifted_end: as for every estimator, but 0.2 by default
             (``N2D_UNSHIFTED_END``).
         lr_decay_end: as for every estimator, but 0.3 by default

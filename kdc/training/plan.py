@@ -9,9 +9,12 @@ is printed as one line at ``verbose=1`` and kept on the fitted estimator as
 
 Rules:
 
-- ``pretrain_epochs="auto"``: ``ceil(pretrain_budget / n_samples)`` epochs,
-  between :data:`AUTO_MIN_EPOCHS` and :data:`AUTO_MAX_EPOCHS`: a budget of
-  samples seen, so large data sets get fewer passes;
+- ``pretrain_epochs="auto"``: ``ceil(pretrain_budget / max(n_samples,
+  AUTO_BUDGET_MIN_ROWS))`` epochs, at least :data:`AUTO_MIN_EPOCHS`: a budget
+  of samples seen, so large data sets get fewer passes; data sets of fewer
+  than :data:`AUTO_BUDGET_MIN_ROWS` rows train as many epochs as one of that
+  many rows, so tiny data are not run through thousands of short epochs, and
+  a larger budget still means longer training on small data;
 - ``precision="auto"``: see :func:`kdc.training.precision.resolve_precision`
   (mixed_float16 on a GPU; mixed_bfloat16 on a CPU with native bf16
   instructions for pretraining from 5,000 rows on and for self-training;
@@ -44,7 +47,10 @@ import keras
 from kdc._validation import check_choice, check_float, check_int
 
 AUTO_MIN_EPOCHS = 10
-AUTO_MAX_EPOCHS = 100
+# pretrain_epochs="auto" spends its budget of samples on data sets down to
+# this many rows; smaller ones train as many epochs as this many rows would
+# (100 with the default budget of AEKMeans, DEC and IDEC).
+AUTO_BUDGET_MIN_ROWS = 17_500
 # Pretraining runs up to this many steps per call of its compiled train
 # function: fewer returns to Python between steps. A call of 200 steps is
 # the longest the progress bar and Ctrl-C wait.
@@ -128,14 +134,15 @@ class PhasePlan:
 def resolve_epochs(pretrain_epochs, n_samples, sample_budget):
     """The number of pretraining epochs for ``pretrain_epochs`` ("auto" or an int >= 0).
 
-    "auto" sees about ``sample_budget`` samples, in ``AUTO_MIN_EPOCHS`` to
-    ``AUTO_MAX_EPOCHS`` epochs.
+    "auto" sees about ``sample_budget`` samples (at least ``AUTO_MIN_EPOCHS``
+    epochs); data sets of fewer than ``AUTO_BUDGET_MIN_ROWS`` rows train as many
+    epochs as one of that many rows.
     """
     if isinstance(pretrain_epochs, str):
         check_choice(pretrain_epochs, "pretrain_epochs", ("auto",))
         budget = check_int(sample_budget, "pretrain_budget", minimum=1)
-        epochs = math.ceil(budget / max(n_samples, 1))
-        return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+        epochs = math.ceil(budget / max(n_samples, AUTO_BUDGET_MIN_ROWS))
+        return int(max(epochs, AUTO_MIN_EPOCHS))
     return check_int(pretrain_epochs, "pretrain_epochs", minimum=0)
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import math
 
 import keras
 import numpy as np
@@ -551,18 +552,28 @@ def test_invalid_precision_names_the_argument(data):
 
 
 def test_auto_pretraining_epochs_follow_the_sample_budget():
-    from kdc.training.plan import resolve_epochs
+    from kdc.training.plan import AUTO_BUDGET_MIN_ROWS, resolve_epochs
 
     for cls in (AEKMeans, DEC, IDEC):
         assert cls().get_params()["pretrain_budget"] == 1_750_000
     assert N2D().get_params()["pretrain_budget"] == 2_520_000
     assert resolve_epochs("auto", 70_000, 1_750_000) == 25  # MNIST
-    assert resolve_epochs("auto", 10_000, 1_750_000) == 100  # MNIST-test: capped at 100
     assert resolve_epochs("auto", 1_000_000, 1_750_000) == 10  # at least 10 epochs
     assert resolve_epochs(3, 70_000, 1_750_000) == 3
-    # N2D's larger budget: 36 epochs on MNIST, the same cap on smaller data
+    # Under AUTO_BUDGET_MIN_ROWS rows, as many epochs as that many rows: 100 with the
+    # budget of AEKMeans, DEC and IDEC on every smaller data set, as many as before
+    assert AUTO_BUDGET_MIN_ROWS == 17_500
+    for n in (150, 1_797, 10_000, 17_500):
+        assert resolve_epochs("auto", n, 1_750_000) == 100
+    for n in range(1, 400_000, 997):
+        assert resolve_epochs("auto", n, 1_750_000) == min(max(math.ceil(1_750_000 / n), 10), 100)
+    # N2D's larger budget: 36 epochs on MNIST, 144 on small data, the budget in between
     assert resolve_epochs("auto", 70_000, 2_520_000) == 36
-    assert resolve_epochs("auto", 10_000, 2_520_000) == 100
+    assert resolve_epochs("auto", 10_000, 2_520_000) == 144
+    assert resolve_epochs("auto", 150, 2_520_000) == 144
+    assert resolve_epochs("auto", 21_000, 2_520_000) == 120
+    # a larger budget trains small data longer, in proportion
+    assert resolve_epochs("auto", 1_000, 5_040_000) == 288
     with pytest.raises(ValueError, match="pretrain_epochs.*'many'"):
         resolve_epochs("many", 10, 1_750_000)
     with pytest.raises(ValueError, match="pretrain_budget.*0"):

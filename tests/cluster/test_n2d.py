@@ -276,8 +276,11 @@ def test_bad_manifold_sample_size(blobs, size):
 
 
 def test_auto_pretraining_follows_pretrain_budget(blobs):
+    from kdc.training import plan
+
     x, _ = blobs
-    params = {**TINY, "pretrain_epochs": "auto", "pretrain_budget": 12 * len(x)}  # 12 epochs
+    # 12 epochs: data of up to AUTO_BUDGET_MIN_ROWS rows train as many as that many rows would
+    params = {**TINY, "pretrain_epochs": "auto", "pretrain_budget": 12 * plan.AUTO_BUDGET_MIN_ROWS}
     est = N2D(3, n_neighbors=10, random_state=0, **params).fit(x)
     assert len(est.history_["pretrain"]["loss"]) == 12
 
