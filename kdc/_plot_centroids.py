@@ -135,13 +135,11 @@ def centroids(estimator_or_decoder, centers=None, *, image_shape=None, ax=None, 
     images = np.asarray(images, dtype="float64").reshape(len(centers), -1)
     if scaling is not None:
         images = (images - scaling[1]) / scaling[0]
-    from kdc.training.plan import is_channels_first, is_sequence
+    from kdc.training.plan import is_sequence, steps_first
 
     lines = image_shape is None and input_shape is not None and is_sequence(tuple(input_shape))
     if lines:  # (clusters, steps, channels)
-        images = images.reshape((len(images),) + tuple(input_shape))
-        if is_channels_first(input_shape):
-            images = images.transpose(0, 2, 1)
+        images = steps_first(images, tuple(input_shape), "float64")
         shape = images.shape[1:]
     else:
         shape = _image_shape(image_shape, input_shape, images.shape[1])

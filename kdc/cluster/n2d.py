@@ -17,7 +17,7 @@ from kdc._validation import check_choice, check_float, check_int
 from kdc.cluster import _n2d_export
 from kdc.cluster._base import BaseDeepClusterer, base_arguments
 from kdc.training import plan
-from kdc.training.scaling import ScalingStatistics, chunk_rows
+from kdc.training.scaling import scaling_statistics
 
 
 # What the manifold learner can be fitted on (the ``manifold_input`` parameter).
@@ -122,13 +122,6 @@ def _flat_rows(xm):
     return xm.map_chunks(lambda chunk: np.asarray(chunk, "float32").reshape(len(chunk), -1))
 
 
-def _steps_first(rows, input_shape, dtype):
-    """Flat sequences ``rows`` as an array (n_samples, steps, channels): the longer axis
-    of ``input_shape`` is the steps (see ``kdc.training.plan.is_sequence``)."""
-    x = np.asarray(rows, dtype).reshape(-1, *input_shape)
-    return x.transpose(0, 2, 1) if plan.is_channels_first(input_shape) else x
-
-
 def spectrum(rows, input_shape):
     """The amplitude spectrum of sequences: the input "spectrum" of N2D's manifold.
 
@@ -145,7 +138,7 @@ def spectrum(rows, input_shape):
         layouts of the same sequences. A circular shift of a sequence along its
         steps leaves it unchanged.
     """
-    x = _steps_first(rows, input_shape, "float32")
+    x = plan.steps_first(rows, input_shape, "float32")
     return np.abs(np.fft.rfft(x, axis=1)).astype("float32").reshape(x.shape[0], -1)
 
 
@@ -169,11 +162,9 @@ def aligned_share(rows, input_shape):
     n = flat.shape[0]
     if n < 2:
         return 0.0
-    stats = ScalingStatistics("standard", flat.shape[1], flat=True)
-    step = chunk_rows(flat.shape[1])
-    for start in range(0, n, step):
-        stats.update(flat[start:start + step])
-    mean, m2 = (_steps_first(v[None], input_shape, "float64")[0] for v in (stats.mean, stats.m2))
+    stats = scaling_statistics(flat, "standard", rows_are_flat=True)
+    mean, m2 = (plan.steps_first(v[None], input_shape, "float64")[0]
+                for v in (stats.mean, stats.m2))
     profile = mean.var(axis=0)  # per channel: the variance along the steps of the mean
     total = ((m2 / n).mean(axis=0) + profile).sum()  # law of total variance
     if total <= 0:

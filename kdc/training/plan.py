@@ -43,6 +43,7 @@ import dataclasses
 import math
 
 import keras
+import numpy as np
 
 from kdc._validation import check_choice, check_float, check_int
 
@@ -181,6 +182,13 @@ def is_channels_first(input_shape):
     of sequences (N2D's spectrum in numpy and in the SavedModel, the centroid plots)
     follows."""
     return input_shape[0] < input_shape[1]
+
+
+def steps_first(rows, input_shape, dtype):
+    """Flat sequences ``rows`` of ``input_shape`` as an array (n_samples, steps, channels)
+    of ``dtype``, whichever the layout (see :func:`is_channels_first`)."""
+    x = np.asarray(rows, dtype).reshape(-1, *input_shape)
+    return x.transpose(0, 2, 1) if is_channels_first(input_shape) else x
 
 
 def resolve_shift(augment, input_shape):

@@ -107,12 +107,19 @@ class ScalingStatistics:
         return bool(high >= HETEROGENEOUS_RANGE_RATIO * low)
 
 
-def fit_scaling(flat, scale, rows_are_flat=False):
-    """``(scale, offset)`` of ``scale`` for the rows of ``flat`` (n_samples, n_features),
-    accumulated over the same chunks as a streaming pass; ``(None, None)`` for none.
-    ``rows_are_flat``: the samples are flat rows, not images (see ScalingStatistics)."""
+def scaling_statistics(flat, scale, rows_are_flat=False):
+    """The :class:`ScalingStatistics` of ``scale`` over the rows of ``flat`` (n_samples,
+    n_features), accumulated over the same chunks as a streaming pass (no float64 copy
+    of the rows). ``rows_are_flat``: the samples are flat rows, not images."""
     stats = ScalingStatistics(scale, flat.shape[1], flat=rows_are_flat)
     step = chunk_rows(flat.shape[1])
     for start in range(0, flat.shape[0], step):
         stats.update(flat[start:start + step])
-    return stats.result()
+    return stats
+
+
+def fit_scaling(flat, scale, rows_are_flat=False):
+    """``(scale, offset)`` of ``scale`` for the rows of ``flat`` (n_samples, n_features),
+    accumulated over the same chunks as a streaming pass; ``(None, None)`` for none.
+    ``rows_are_flat``: the samples are flat rows, not images (see ScalingStatistics)."""
+    return scaling_statistics(flat, scale, rows_are_flat).result()
